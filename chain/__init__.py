@@ -1,0 +1,1 @@
+"""The chain as neurons see it: the Chain API, the embedded dev chain, and the real networks."""

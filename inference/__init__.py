@@ -1,0 +1,1 @@
+"""Models: the miner's generation engine and the validator's one-pass verifier."""

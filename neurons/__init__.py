@@ -1,0 +1,1 @@
+"""The processes users run: a miner and a validator, with their config, lifecycle and state."""

@@ -1,0 +1,1 @@
+"""User-facing commands: the `subnet` CLI, the local subnet, owner tools and benchmarks."""
