@@ -17,7 +17,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "miner": ("neurons.miner", "run a miner neuron"),
     "validator": ("neurons.validator", "run a validator neuron"),
     "owner": ("scripts.owner", "subnet owner tools: create, set, show"),
-    "simulate": ("scripts.simulate", "many epochs of incentive math for a scenario; CSV and PNG out"),
+    "simulate": (
+        "scripts.simulate",
+        "many epochs of incentive math for a scenario; CSV and PNG out",
+    ),
 }
 
 
