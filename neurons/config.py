@@ -1,0 +1,574 @@
+"""One typed configuration for both neurons, from flags, environment, a YAML file and defaults.
+
+Every option is declared once, in `OPTIONS`, with its type, default, help text and the neurons
+it applies to. From that one table come the argparse flags (in the dotted convention subnet
+users know: `--wallet.name`, `--subtensor.network`, ...), the environment variable names
+(`SUBNET_` + the dotted name upper-cased with `.` -> `_`), the keys accepted in the YAML file
+(`--config PATH`, nested mappings or dotted keys) and the `--help` text.
+
+Precedence, per option: command-line flag, then environment variable, then config file, then
+the default. `load_config` is pure given its arguments (argv, an environment mapping and the
+file's text are all passed in), so the precedence rules are tested without touching the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ENV_PREFIX = "SUBNET_"
+CONFIG_ENV = ENV_PREFIX + "CONFIG"
+MINER = "miner"
+VALIDATOR = "validator"
+ROLES = (MINER, VALIDATOR)
+BOTH = frozenset(ROLES)
+
+DEFAULT_WALLET_PATH = "~/.bittensor/wallets"
+DEFAULT_STATE_DIR = "~/.subnetkit"
+# The networks where a miner may announce 127.0.0.1: everything that runs on this machine.
+LOCAL_NETWORKS = ("dev", "dev:memory", "local")
+MAX_PORT = 65_535
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+class ConfigError(ValueError):
+    """A bad option value; the message names the option, where it came from, and what to fix."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: `key` is the dotted flag name without dashes (`wallet.name`)."""
+
+    key: str
+    type: type
+    default: Any
+    help: str
+    roles: frozenset[str] = BOTH
+    # Validation: returns an error text (what is wrong and what is allowed) or None.
+    check: Callable[[Any], str | None] | None = None
+    default_text: str | None = None  # shown in --help when the default is computed later
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.key
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.key.upper().replace(".", "_")
+
+    @property
+    def field(self) -> tuple[str, ...]:
+        """Where the value lives in `Config`: `--model` is `config.model.name`."""
+        parts = tuple(self.key.split("."))
+        return (*parts, "name") if parts == ("model",) else parts
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _non_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must be 0 or more"
+
+
+def _port(value: Any) -> str | None:
+    return None if 0 <= value <= MAX_PORT else f"must be a TCP port between 0 and {MAX_PORT}"
+
+
+def _optional_port(value: Any) -> str | None:
+    return None if value is None else _port(value)
+
+
+def _fraction(value: Any) -> str | None:
+    return None if 0 < value <= 1 else "must be in (0, 1]"
+
+
+def _half_or_less(value: Any) -> str | None:
+    # The speed share must not exceed the share for being correct (see neurons/rewards.py).
+    return None if 0 <= value <= 0.5 else "must be between 0 and 0.5"
+
+
+def _choice(*allowed: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in allowed else f"must be one of {', '.join(allowed)}"
+
+    return check
+
+
+V = frozenset({VALIDATOR})
+M = frozenset({MINER})
+
+OPTIONS: tuple[Option, ...] = (
+    # -- where: chain, subnet, identity
+    Option("netuid", int, 1, "subnet id to mine or validate on", check=_non_negative),
+    Option(
+        "subtensor.network",
+        str,
+        "dev",
+        "chain to use: finney, test, local, a ws:// or wss:// URL, dev (the dev chain node on "
+        "127.0.0.1:9946), dev://HOST:PORT, or dev:memory (in-process, for tests)",
+    ),
+    Option("wallet.name", str, "default", "coldkey wallet name"),
+    Option("wallet.hotkey", str, "default", "hotkey name inside the wallet"),
+    Option("wallet.path", str, DEFAULT_WALLET_PATH, "folder holding the wallets"),
+    # -- the miner's server
+    Option("axon.ip", str, "0.0.0.0", "address the miner's server binds to", roles=M),
+    Option(
+        "axon.port", int, 8091, "port the miner's server listens on (0: any free port)", M, _port
+    ),
+    Option(
+        "axon.external_ip",
+        str,
+        None,
+        "address announced on chain for validators to reach this miner",
+        roles=M,
+        default_text="127.0.0.1 on dev/local networks; required elsewhere",
+    ),
+    # -- the model
+    Option(
+        "model",
+        str,
+        None,
+        "Hugging Face model name or local path (the tiny test model: python -m inference.tiny "
+        "--out models/tiny); a validator must use the subnet's model to verify",
+        default_text="required",
+    ),
+    Option("model.device", str, "auto", "cpu, cuda, cuda:N, or auto (CUDA if present)"),
+    Option(
+        "model.dtype",
+        str,
+        "auto",
+        "weights dtype",
+        check=_choice("auto", "float32", "float16", "bfloat16"),
+    ),
+    Option("model.max_batch", int, 8, "most requests generated in one batch", M, _positive),
+    Option(
+        "model.backend_url",
+        str,
+        None,
+        "serve from an external OpenAI-compatible server (vLLM, SGLang) at this base URL "
+        "instead of loading the model here; it must return logprobs",
+        roles=M,
+    ),
+    # -- logs and metrics
+    Option("logging.debug", bool, False, "debug logs (one line per request as well)"),
+    Option(
+        "metrics.port",
+        int,
+        None,
+        "serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: any free port)",
+        check=_optional_port,
+        default_text="off",
+    ),
+    Option("metrics.ip", str, "127.0.0.1", "address the metrics endpoint binds to"),
+    # -- lifecycle
+    Option("neuron.sync_every", int, 5, "re-read the metagraph every N blocks", check=_positive),
+    Option(
+        "neuron.shutdown_timeout",
+        float,
+        10.0,
+        "seconds in-flight work may take to finish after SIGINT/SIGTERM",
+        check=_non_negative,
+    ),
+    # -- miner policy
+    Option(
+        "miner.require_permit",
+        bool,
+        True,
+        "only answer callers holding a validator permit",
+        roles=M,
+    ),
+    Option(
+        "miner.min_stake",
+        float,
+        0.0,
+        "least stake (in the subnet's alpha/TAO units) a caller must hold",
+        M,
+        _non_negative,
+    ),
+    Option("miner.max_concurrent", int, 4, "requests the model works on at once", M, _positive),
+    Option(
+        "miner.queue_size",
+        int,
+        32,
+        "admitted requests waiting for the model; when full, a higher-stake caller displaces "
+        "the lowest and the rest get 503",
+        M,
+        _non_negative,
+    ),
+    # -- validator loop
+    Option(
+        "validator.round_interval",
+        float,
+        12.0,
+        "seconds from the start of one round to the start of the next",
+        V,
+        _non_negative,
+    ),
+    Option(
+        "validator.sample_size",
+        int,
+        64,
+        "most miners queried in one round; beyond that miners are queried in rotation",
+        V,
+        _positive,
+    ),
+    Option("validator.timeout", float, 12.0, "seconds a miner has to answer a task", V, _positive),
+    Option(
+        "validator.max_tokens",
+        int,
+        64,
+        "upper bound of the max_tokens a task asks for (tasks vary below it)",
+        V,
+        _positive,
+    ),
+    Option(
+        "validator.weights_every",
+        int,
+        100,
+        "set weights every N blocks (never faster than the subnet's weights rate limit)",
+        V,
+        _positive,
+    ),
+    Option(
+        "validator.alpha",
+        float,
+        0.1,
+        "moving-average factor: new score = alpha * reward + (1 - alpha) * old score",
+        V,
+        _fraction,
+    ),
+    Option(
+        "validator.speed_weight",
+        float,
+        0.5,
+        "share of a verified answer's reward that depends on its speed (at most 0.5: "
+        "correctness always earns at least as much as speed)",
+        V,
+        _half_or_less,
+    ),
+    Option(
+        "validator.reference_tps",
+        float,
+        0.0,
+        "throughput (tokens/s) that earns the full speed share; 0: the round's fastest verified",
+        V,
+        _non_negative,
+    ),
+    Option(
+        "validator.state_path",
+        str,
+        None,
+        "JSON file with the validator's scores, saved after every round",
+        roles=V,
+        default_text=f"{DEFAULT_STATE_DIR}/WALLET/HOTKEY/netuidN/validator_state.json",
+    ),
+    Option(
+        "validator.task_secret",
+        str,
+        None,
+        "secret mixed into the task seed so miners cannot predict tasks (prefer the env var)",
+        roles=V,
+        default_text="random, kept in the state file",
+    ),
+)
+OPTIONS_BY_KEY = {option.key: option for option in OPTIONS}
+
+
+@dataclass(frozen=True)
+class WalletConfig:
+    name: str
+    hotkey: str
+    path: str
+
+
+@dataclass(frozen=True)
+class SubtensorConfig:
+    network: str
+
+
+@dataclass(frozen=True)
+class AxonConfig:
+    ip: str
+    port: int
+    external_ip: str | None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str | None
+    device: str
+    dtype: str
+    max_batch: int
+    backend_url: str | None
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    debug: bool
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    port: int | None
+    ip: str
+
+
+@dataclass(frozen=True)
+class NeuronConfig:
+    sync_every: int
+    shutdown_timeout: float
+
+
+@dataclass(frozen=True)
+class MinerConfig:
+    require_permit: bool
+    min_stake: float
+    max_concurrent: int
+    queue_size: int
+
+
+@dataclass(frozen=True)
+class ValidatorConfig:
+    round_interval: float
+    sample_size: int
+    timeout: float
+    max_tokens: int
+    weights_every: int
+    alpha: float
+    speed_weight: float
+    reference_tps: float
+    state_path: str | None
+    task_secret: str | None
+
+
+@dataclass(frozen=True)
+class Config:
+    role: str
+    netuid: int
+    subtensor: SubtensorConfig
+    wallet: WalletConfig
+    axon: AxonConfig
+    model: ModelConfig
+    logging: LoggingConfig
+    metrics: MetricsConfig
+    neuron: NeuronConfig
+    miner: MinerConfig
+    validator: ValidatorConfig
+    sources: Mapping[str, str]  # option key -> "flag", "env", "file" or "default"
+
+    @property
+    def is_local_network(self) -> bool:
+        return self.subtensor.network in LOCAL_NETWORKS or self.subtensor.network.startswith(
+            "dev://"
+        )
+
+    def state_path(self) -> Path:
+        """The validator's state file: the option, or one per wallet, hotkey and netuid."""
+        if self.validator.state_path:
+            return Path(self.validator.state_path).expanduser()
+        return (
+            Path(DEFAULT_STATE_DIR).expanduser()
+            / self.wallet.name
+            / self.wallet.hotkey
+            / f"netuid{self.netuid}"
+            / "validator_state.json"
+        )
+
+    def announced_ip(self) -> str:
+        """Where validators should reach this miner; on a real network the user must say."""
+        if self.axon.external_ip:
+            return self.axon.external_ip
+        if self.is_local_network:
+            return "127.0.0.1"
+        raise ConfigError(
+            f"--axon.external_ip is required on network {self.subtensor.network!r}: give the "
+            "public address validators can reach this miner at (or set SUBNET_AXON_EXTERNAL_IP)"
+        )
+
+
+def options_for(role: str) -> tuple[Option, ...]:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+    return tuple(option for option in OPTIONS if role in option.roles)
+
+
+def _help_text(option: Option) -> str:
+    default = option.default_text or ("off" if option.default is None else repr(option.default))
+    return f"{option.help} (default: {default}; env: {option.env})"
+
+
+def build_parser(role: str, prog: str | None = None) -> argparse.ArgumentParser:
+    """The argparse parser of one neuron; absent flags stay absent so precedence can apply."""
+    parser = argparse.ArgumentParser(
+        prog=prog or f"subnet {role}",
+        description=f"Run a {role} neuron. Options come from flags, then environment "
+        f"variables ({ENV_PREFIX}*), then the --config file, then defaults.",
+        argument_default=argparse.SUPPRESS,
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help=f"YAML file of options, nested (wallet: {{name: x}}) or dotted (wallet.name: x) "
+        f"(env: {CONFIG_ENV})",
+    )
+    for option in options_for(role):
+        if option.type is bool:
+            parser.add_argument(
+                option.flag, action=argparse.BooleanOptionalAction, help=_help_text(option)
+            )
+        else:
+            metavar = option.key.split(".")[-1].upper()
+            parser.add_argument(option.flag, type=str, metavar=metavar, help=_help_text(option))
+    return parser
+
+
+def _coerce(option: Option, raw: Any, source: str) -> Any:
+    """Turn a flag, env or file value into the option's type, or say what is wrong."""
+    where = f"{option.flag} (from {source})"
+    if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null")):
+        if option.default is None:
+            return None
+        raise ConfigError(f"{where} needs a value of type {option.type.__name__}")
+    try:
+        if option.type is bool:
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError
+        if option.type is int:
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            return int(str(raw).strip()) if isinstance(raw, str) else int(raw)
+        if option.type is float:
+            if isinstance(raw, bool):
+                raise ValueError
+            return float(raw)
+        return str(raw)
+    except ValueError:
+        expected = "true or false" if option.type is bool else f"a {option.type.__name__}"
+        raise ConfigError(f"{where}: {raw!r} is not {expected}") from None
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def parse_config_file(text: str, path: str = "config file") -> dict[str, Any]:
+    """The options of a YAML config file as {option key: raw value}; unknown keys are errors."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path} must be a mapping of option names to values")
+    values: dict[str, Any] = {}
+    for key, value in _flatten(data).items():
+        canonical = "model" if key == "model.name" else key
+        if canonical not in OPTIONS_BY_KEY:
+            raise ConfigError(
+                f"{path}: unknown option {key!r}; known options are the flag names without "
+                "dashes, e.g. wallet.name or validator.timeout"
+            )
+        values[canonical] = value
+    return values
+
+
+def read_config_file(path: str) -> dict[str, Any]:
+    file = Path(path).expanduser()
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    return parse_config_file(text, path)
+
+
+def _assign(tree: dict[str, Any], field: tuple[str, ...], value: Any) -> None:
+    for part in field[:-1]:
+        tree = tree.setdefault(part, {})
+    tree[field[-1]] = value
+
+
+def load_config(
+    role: str,
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    read_file: Callable[[str], dict[str, Any]] = read_config_file,
+    prog: str | None = None,
+) -> Config:
+    """Resolve every option of `role` by precedence: flag, environment, file, default.
+
+    argparse exits on `--help` and on unknown flags, as users expect from a command line;
+    bad values raise `ConfigError`.
+    """
+    env = os.environ if env is None else env
+    flags = vars(build_parser(role, prog).parse_args(list(argv or [])))
+    config_path = flags.pop("config", None) or env.get(CONFIG_ENV)
+    file_values = read_file(config_path) if config_path else {}
+
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for option in OPTIONS:
+        if role in option.roles and option.key in flags:
+            raw, source = flags[option.key], "flag"
+        elif role in option.roles and option.env in env:
+            raw, source = env[option.env], f"env {option.env}"
+        elif role in option.roles and option.key in file_values:
+            raw, source = file_values[option.key], f"file {config_path}"
+        else:
+            values[option.key], sources[option.key] = option.default, "default"
+            continue
+        value = _coerce(option, raw, source)
+        problem = option.check(value) if option.check and value is not None else None
+        if problem:
+            raise ConfigError(f"{option.flag} (from {source}) {problem}; got {value!r}")
+        values[option.key], sources[option.key] = value, source.split(" ")[0]
+
+    tree: dict[str, Any] = {}
+    for option in OPTIONS:
+        _assign(tree, option.field, values[option.key])
+    return Config(
+        role=role,
+        netuid=tree["netuid"],
+        subtensor=SubtensorConfig(**tree["subtensor"]),
+        wallet=WalletConfig(**tree["wallet"]),
+        axon=AxonConfig(**tree["axon"]),
+        model=ModelConfig(**tree["model"]),
+        logging=LoggingConfig(**tree["logging"]),
+        metrics=MetricsConfig(**tree["metrics"]),
+        neuron=NeuronConfig(**tree["neuron"]),
+        miner=MinerConfig(**tree["miner"]),
+        validator=ValidatorConfig(**tree["validator"]),
+        sources=sources,
+    )
+
+
+def options_table(role: str | None = None) -> list[tuple[str, str, str, str]]:
+    """(flag, default, env var, help) rows, for the README's options table."""
+    chosen = OPTIONS if role is None else options_for(role)
+    rows = [("--config", "none", CONFIG_ENV, "YAML file of options")]
+    for option in chosen:
+        default = option.default_text or ("off" if option.default is None else str(option.default))
+        rows.append((option.flag, default, option.env, option.help))
+    return rows
