@@ -26,6 +26,7 @@ TAYLOR_LAST_TERM = FRAC_BITS - 1  # substrate-fixed exp sums terms 2..frac_nbits
 # substrate-fixed's E constant is I9F23: floor(e * 2^23) / 2^23, widened to I32F32.
 E_I9F23_BITS = 22_802_600
 E_BITS = E_I9F23_BITS << (FRAC_BITS - 23)
+GRID = float(ONE_BITS)
 
 
 def _as_i64(x) -> np.ndarray:
@@ -164,7 +165,8 @@ class Exact:
     @staticmethod
     def stake_weights(raw: np.ndarray) -> np.ndarray:
         """Normalise raw stake in I64F64, then truncate to I32F32: floor(v * 2^32 / sum)."""
-        total = int(raw.sum(dtype=object)) if raw.size else 0
+        fits = raw.size == 0 or int(raw.max()) < (1 << 62) // raw.size
+        total = int(raw.sum()) if fits else int(raw.sum(dtype=object))
         if total == 0:
             return np.zeros(raw.shape, dtype=np.int64)
         if total >= 1 << 63:
@@ -207,8 +209,23 @@ class Exact:
         return np.where(x == ONE_BITS, E_BITS, result)
 
 
+def _grid_floor(x):
+    """Round down to the I32F32 grid (multiples of 2^-32), in float64."""
+    return np.floor(np.multiply(x, GRID)) / GRID
+
+
+def _grid_trunc(x):
+    """Round toward zero to the I32F32 grid, in float64."""
+    return np.trunc(np.multiply(x, GRID)) / GRID
+
+
 class Float:
-    """float64 arithmetic with the same interface."""
+    """float64 arithmetic with the same interface.
+
+    Where the chain truncates (every product, quotient and conversion), the result is rounded
+    to the same 2^-32 grid, so the float path follows the chain's systematic rounding instead of
+    drifting from it; what remains is float64's own rounding, at most a unit in the last place.
+    """
 
     name = "float"
     dtype = np.float64
@@ -229,14 +246,14 @@ class Float:
 
     @staticmethod
     def mul(a, b):
-        return np.multiply(a, b)
+        return _grid_floor(np.multiply(a, b))
 
     @staticmethod
     def div(a, b):
         a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, np.float64))
         out = np.zeros(a.shape)
         np.divide(a, b, out=out, where=b != 0)
-        return out
+        return _grid_trunc(out)
 
     @staticmethod
     def sum(x, axis=None):
@@ -248,22 +265,22 @@ class Float:
 
     @staticmethod
     def u16_proportion(u) -> np.ndarray:
-        return np.asarray(u, dtype=np.float64) / U16_MAX
+        return _grid_floor(np.asarray(u, dtype=np.float64) / U16_MAX)
 
     @staticmethod
     def ratio(num: int, den: int):
-        return 0.0 if den == 0 else num / den
+        return 0.0 if den == 0 else float(_grid_floor(num / den))
 
     @staticmethod
     def stake_weights(raw: np.ndarray) -> np.ndarray:
         total = float(raw.sum(dtype=np.float64))
         if total == 0:
             return np.zeros(raw.shape)
-        return raw.astype(np.float64) / total
+        return _grid_floor(raw.astype(np.float64) / total)
 
     @staticmethod
     def one_minus_bma(bonds_moving_average: int):
-        return 1.0 - bonds_moving_average / 1_000_000
+        return 1.0 - float(_grid_floor(bonds_moving_average / 1_000_000))
 
     @staticmethod
     def to_raw_units(p: np.ndarray, amount: int) -> np.ndarray:
@@ -271,7 +288,20 @@ class Float:
 
     @staticmethod
     def exp_safe(x) -> np.ndarray:
-        return np.exp(np.clip(x, -EXP_INPUT_LIMIT, EXP_INPUT_LIMIT))
+        """The chain's Taylor-series exp on the 2^-32 grid (np.exp differs by tens of units in
+        the last place, enough to move liquid-alpha dividends by a few raw units)."""
+        x = np.clip(np.asarray(x, dtype=np.float64), -EXP_INPUT_LIMIT, EXP_INPUT_LIMIT)
+        op = np.abs(x)
+        result = op + 1.0
+        term = op.copy()
+        for i in range(2, TAYLOR_LAST_TERM + 1):
+            term = _grid_floor(_grid_floor(term * op) / i)
+            result = result + term
+        with np.errstate(divide="ignore"):
+            inverse = _grid_trunc(1.0 / result)
+        result = np.where(x < 0, inverse, result)
+        result = np.where(x == 0, 1.0, result)
+        return np.where(x == 1.0, E_BITS / GRID, result)
 
 
 MODES = {"exact": Exact, "float": Float}
