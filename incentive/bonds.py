@@ -76,15 +76,23 @@ def ema_constant(ar, new, new_has, old, old_has, alpha) -> tuple[np.ndarray, np.
     return np.where(has, value, ar.zero), has
 
 
-def yuma3_ema(ar, params, wb, wb_has, wb_visible, bonds, bonds_has, bonds_visible, consensus):
-    """Yuma3 EMA bonds (compute_bonds_sparse) from absolute-proportion stored bonds."""
+def _visible(order, has: np.ndarray) -> np.ndarray:
+    """Entries the chain's uid-ordered peek finds: all of them when rows are sorted."""
+    return has if order is None else order.visible(has.shape)
+
+
+def yuma3_ema(ar, params, wb, wb_has, wb_order, bonds, bonds_has, bonds_order, consensus):
+    """Yuma3 EMA bonds (compute_bonds_sparse) from absolute-proportion stored bonds.
+
+    `wb_order` / `bonds_order` are the rows' stored order (OrderedEntries), None when sorted.
+    """
     if params.liquid_alpha and np.any(consensus != 0):
         low = ar.ratio(params.alpha_low_u16, 65_535)
         high = ar.ratio(params.alpha_high_u16, 65_535)
         # chain quirk (SPEC §8.2): the alpha matrix reads weights and bonds with a forward-only
         # iterator that assumes uid-sorted rows; entries it skips count as 0.
-        w_seen = np.where(wb_visible, wb, ar.zero)
-        b_seen = np.where(bonds_visible, bonds, ar.zero)
+        w_seen = np.where(_visible(wb_order, wb_has), wb, ar.zero)
+        b_seen = np.where(_visible(bonds_order, bonds_has), bonds, ar.zero)
         alpha = alpha_sigmoid(
             ar, consensus[None, :], w_seen, b_seen, low, high, params.alpha_sigmoid_steepness
         )
@@ -105,10 +113,11 @@ def yuma3_dividends(ar, ema: Ema, incentive, active_stake_rows):
 def old_yuma(ar, params, wb, wb_has, bonds_raw, bonds_has, active_stake_rows, incentive):
     """Old Yuma bonds (SPEC §4.11a). Returns (EMA bonds, unnormalised dividends, stored values).
 
-    Stored bonds are raw u16 column-normalised on load; the EMA is column-normalised again and
-    max-upscaled per column for storage.
+    Stored bonds (`bonds_raw`, integer u16) are column-normalised on load; the EMA is
+    column-normalised again and max-upscaled per column for storage.
     """
-    bonds = col_normalize(ar, np.where(bonds_has, bonds_raw, ar.zero))
+    col_sum = bonds_raw.sum(axis=0)[None, :]  # raw u16 values, absent entries are 0
+    bonds = np.where(col_sum > 0, ar.int_ratio(bonds_raw, np.maximum(col_sum, 1)), ar.zero)
     delta = col_normalize(ar, np.where(wb_has, ar.mul(wb, active_stake_rows[:, None]), ar.zero))
     alpha = ar.one_minus_bma(params.bonds_moving_average)
     value, has = ema_constant(ar, delta, wb_has, bonds, bonds_has, alpha)

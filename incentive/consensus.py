@@ -12,13 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _stake_sums(stake: np.ndarray, mask: np.ndarray, exact: bool) -> np.ndarray:
-    """Σ_i stake_i over the rows selected by `mask` (V, k), per column."""
-    # For int64 I32F32 bits the products are 0/1 times values below 2^40 and every partial sum
-    # stays below 2^53, so a float64 matrix product is exact and far faster than an int matmul.
-    sums = stake.astype(np.float64) @ mask.astype(np.float64)
-    return sums.astype(np.int64) if exact else sums
+GRID_SCALE = float(1 << 32)  # float mode keeps values on the I32F32 grid
 
 
 def partition_search(stake, scores, minority, partition_lo, partition_hi, exact: bool):
@@ -27,12 +21,14 @@ def partition_search(stake, scores, minority, partition_lo, partition_hi, exact:
     `stake` (V,) are the weights of the rows, `minority`, `partition_lo`, `partition_hi` scalars
     in the same units. Returns (k,) medians, 0 for an empty partition.
     """
-    scores = np.asarray(scores)
-    n_rows, n_cols = scores.shape
+    by_col = np.ascontiguousarray(np.asarray(scores).T)  # (k, V): one search per row
+    n_cols, n_rows = by_col.shape
     dtype = np.int64 if exact else np.float64
     result = np.zeros(n_cols, dtype=dtype)
     if n_rows == 0 or n_cols == 0:
         return result
+    # Stake sums of I32F32 bits stay below 2^53, so float64 products with 0/1 masks are exact.
+    weights = np.asarray(stake, dtype=np.float64)
     big = np.iinfo(np.int64).max if exact else np.inf
     lower_bound = np.full(n_cols, -big, dtype=dtype)  # exclusive bounds of each partition
     upper_bound = np.full(n_cols, big, dtype=dtype)
@@ -42,20 +38,21 @@ def partition_search(stake, scores, minority, partition_lo, partition_hi, exact:
     # Each step removes at least the pivot, so n_rows steps always finish; the chain's own
     # iteration cap (the partition length) is therefore never reached.
     for _ in range(n_rows):
-        sc = scores[:, todo]
-        inside = (sc > lower_bound[todo]) & (sc < upper_bound[todo])
-        count = inside.sum(axis=0)
-        rank = np.cumsum(inside, axis=0)
-        pivot_row = np.argmax(inside & (rank == (count // 2 + 1)), axis=0)
-        pivot = sc[pivot_row, np.arange(todo.size)]
-        below = inside & (sc < pivot)
-        above = inside & (sc > pivot)
-        lo_stake = _stake_sums(stake, below, exact)
-        hi_stake = _stake_sums(stake, above, exact)
+        sc = by_col[todo]
+        inside = (sc > lower_bound[todo, None]) & (sc < upper_bound[todo, None])
+        rank = np.cumsum(inside, axis=1, dtype=np.int32)
+        # The pivot is the middle element of the partition in uid order: the first place where
+        # the running count of partition members reaches count // 2 + 1.
+        middle = rank[:, -1] // 2 + 1
+        pivot = sc[np.arange(todo.size), np.argmax(rank == middle[:, None], axis=1)]
+        below = inside & (sc < pivot[:, None])
+        above = inside & (sc > pivot[:, None])
+        lo_stake = (below @ weights).astype(dtype)
+        hi_stake = (above @ weights).astype(dtype)
         lo_edge = p_lo[todo] + lo_stake
         hi_edge = p_hi[todo] - hi_stake
-        go_low = (minority < lo_edge) & below.any(axis=0)
-        go_high = ~go_low & (hi_edge <= minority) & above.any(axis=0)
+        go_low = (minority < lo_edge) & below.any(axis=1)
+        go_high = ~go_low & (hi_edge <= minority) & above.any(axis=1)
         stop = ~(go_low | go_high)
         result[todo[stop]] = pivot[stop]
         low_cols, high_cols = todo[go_low], todo[go_high]
@@ -69,6 +66,36 @@ def partition_search(stake, scores, minority, partition_lo, partition_hi, exact:
     return result
 
 
+def quantile_by_sorting(stake, scores, minority, exact: bool) -> np.ndarray:
+    """What `partition_search` returns when the partition is the whole column (lo = 0,
+    hi = Σ stake), computed with one sort per column.
+
+    Why they agree: at every step the search's lo + lo_stake is the total stake strictly below
+    the pivot, B(x), and hi - hi_stake is B(x) + E(x) with E(x) the stake equal to x. It
+    returns x exactly when B(x) <= minority < B(x) + E(x). Those intervals tile [0, Σ stake)
+    one distinct value after another, so exactly one value qualifies, whatever the pivots on
+    the way; when minority < 0 the search can only descend to the minimum, and when
+    minority >= Σ stake only climb to the maximum. In sorted order that value is the first
+    one whose cumulative stake exceeds minority (the maximum when none does). Sums are exact
+    integers in both modes (on the 2^-32 grid in float mode), so ties resolve identically.
+    """
+    scores = np.asarray(scores)
+    n_rows, n_cols = scores.shape
+    if n_rows == 0:
+        return np.zeros(n_cols, dtype=np.int64 if exact else np.float64)
+    # One int64 sort per column of (score bits << row bits | row): scores are I32F32 bits in
+    # [0, 2^33] (or floats on that grid), so key order is score order, ties by row.
+    bits = scores if exact else np.rint(scores * GRID_SCALE).astype(np.int64)
+    row_bits = max(int(n_rows - 1).bit_length(), 1)
+    keys = np.sort((bits.T << row_bits) | np.arange(n_rows), axis=1)
+    rows = keys & ((1 << row_bits) - 1)
+    cumulative = np.cumsum(np.asarray(stake)[rows], axis=1)
+    over = cumulative > minority
+    first = np.where(over[:, -1], np.argmax(over, axis=1), n_rows - 1)
+    chosen = keys[np.arange(n_cols), first] >> row_bits
+    return chosen if exact else chosen / GRID_SCALE
+
+
 def weighted_median_col(ar, stake: np.ndarray, scores: np.ndarray, majority) -> np.ndarray:
     """Column-wise consensus: the chain's `weighted_median_col(_sparse)`.
 
@@ -80,9 +107,7 @@ def weighted_median_col(ar, stake: np.ndarray, scores: np.ndarray, majority) -> 
     use_stake = normalize(ar, stake[keep])
     stake_sum = ar.sum(use_stake)
     minority = stake_sum - majority
-    return partition_search(
-        use_stake, scores[keep], minority, ar.zero, stake_sum, exact=ar.name == "exact"
-    )
+    return quantile_by_sorting(use_stake, scores[keep], minority, exact=ar.name == "exact")
 
 
 def normalize(ar, x: np.ndarray) -> np.ndarray:

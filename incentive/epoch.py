@@ -76,6 +76,15 @@ def _bond_entries(inp: EpochInput, params: EpochParams):
     return b.rows[keep], b.cols[keep], b.vals[keep]
 
 
+def _stored_order(rows: np.ndarray, cols: np.ndarray, n: int) -> OrderedEntries | None:
+    """The rows' stored order, or None when every row is sorted by uid (the usual case, in
+    which the order-dependent quirk of SPEC §8.2 cannot apply)."""
+    key = rows * n + cols
+    if np.all(key[1:] > key[:-1]):
+        return None
+    return OrderedEntries(rows, cols)
+
+
 def run_epoch(inp: EpochInput, params: EpochParams, mode: str = "exact") -> EpochOutput:
     """Run one epoch of one mechanism; raises ValueError on inconsistent input."""
     ar = backend(mode)
@@ -104,7 +113,9 @@ def run_epoch(inp: EpochInput, params: EpochParams, mode: str = "exact") -> Epoc
 
     # The rows that can hold weights or bonds, as one dense block.
     bond_r, bond_c, bond_v = _bond_entries(inp, params)
-    rows_used = np.union1d(np.nonzero(permit_old)[0], bond_r)
+    used = permit_old.copy()
+    used[bond_r] = True
+    rows_used = np.nonzero(used)[0]
     compact = np.full(n, -1, dtype=np.int64)
     compact[rows_used] = np.arange(rows_used.size)
     shape = (rows_used.size, n)
@@ -112,10 +123,10 @@ def run_epoch(inp: EpochInput, params: EpochParams, mode: str = "exact") -> Epoc
 
     # §4.5 weights: masks, then row normalisation of the raw u16 values.
     wr, wc, wv = _weight_entries(inp, params, permit_old)
-    w_order = OrderedEntries(compact[wr], wc)
-    w, w_has = to_dense(w_order.row, wc, ar.from_int(wv), shape, ar.dtype)
-    row_sum = ar.sum(w, axis=1)
-    w = np.where(row_sum[:, None] > 0, ar.div(w, row_sum[:, None]), w)
+    w_order = _stored_order(compact[wr], wc, n)
+    w_raw, w_has = to_dense(compact[wr], wc, wv, shape, np.int64)
+    row_sum = w_raw.sum(axis=1)[:, None]
+    w = np.where(row_sum > 0, ar.int_ratio(w_raw, np.maximum(row_sum, 1)), ar.zero)
 
     # §4.6 consensus, §4.7 clipping and validator trust, §4.8 incentive.
     kappa = ar.ratio(params.kappa_u16, U16_MAX)
@@ -133,21 +144,18 @@ def run_epoch(inp: EpochInput, params: EpochParams, mode: str = "exact") -> Epoc
     # §4.9 weights for bonds.
     beta = ar.ratio(params.bonds_penalty_u16, U16_MAX)
     wb, wb_has, stored_order = bondmath.interpolate(ar, w, w_has, clipped, clipped_has, beta)
-    wb_order = w_order.mask(wb_has) if stored_order else None
+    wb_order = w_order.mask(wb_has) if stored_order and w_order is not None else None
 
     # §4.10 / §4.11 bonds and dividends.
-    b_order = OrderedEntries(compact[bond_r], bond_c)
+    b_order = _stored_order(compact[bond_r], bond_c, n)
     dividends = np.zeros(n, dtype=ar.dtype)
     if params.yuma3:
-        b, b_has = to_dense(b_order.row, bond_c, ar.u16_proportion(bond_v), shape, ar.dtype)
-        wb_visible = wb_order.visible(shape) if wb_order is not None else wb_has
-        ema = bondmath.yuma3_ema(
-            ar, params, wb, wb_has, wb_visible, b, b_has, b_order.visible(shape), consensus
-        )
+        b, b_has = to_dense(compact[bond_r], bond_c, ar.u16_proportion(bond_v), shape, ar.dtype)
+        ema = bondmath.yuma3_ema(ar, params, wb, wb_has, wb_order, b, b_has, b_order, consensus)
         dividends[rows_used] = bondmath.yuma3_dividends(ar, ema, incentive, a_rows)
         stored = ema.value
     else:
-        b, b_has = to_dense(b_order.row, bond_c, ar.from_int(bond_v), shape, ar.dtype)
+        b, b_has = to_dense(compact[bond_r], bond_c, bond_v, shape, np.int64)
         ema, dividends[rows_used], stored = bondmath.old_yuma(
             ar, params, wb, wb_has, b, b_has, a_rows, incentive
         )
@@ -171,9 +179,8 @@ def run_epoch(inp: EpochInput, params: EpochParams, mode: str = "exact") -> Epoc
     er, ec = entries_in_order(order, ema.has)
     keep = permit_new[rows_used[er]]
     er, ec = er[keep], ec[keep]
-    new_bonds = SparseRows(
-        n, rows_used[er].astype(np.int64), ec.astype(np.int64), ar.to_u16(stored[er, ec])
-    )
+    values = ar.to_u16(stored.reshape(-1)[er * n + ec])
+    new_bonds = SparseRows(n, rows_used[er].astype(np.int64), ec.astype(np.int64), values)
 
     return EpochOutput(
         consensus_u16=ar.to_u16(consensus),

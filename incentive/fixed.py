@@ -27,6 +27,11 @@ TAYLOR_LAST_TERM = FRAC_BITS - 1  # substrate-fixed exp sums terms 2..frac_nbits
 E_I9F23_BITS = 22_802_600
 E_BITS = E_I9F23_BITS << (FRAC_BITS - 23)
 GRID = float(ONE_BITS)
+# float64 estimates of a product or quotient are within one unit below these bounds, so one
+# exact integer correction step (on wrapping 64-bit arithmetic) gives the chain's result.
+ESTIMATE_PRODUCT_LIMIT = 1 << 83
+ESTIMATE_QUOTIENT_LIMIT = 1 << 17  # quotient value; its I32F32 bits stay below 2^49
+ESTIMATE_DEN_LIMIT = 1 << 61
 
 
 def _as_i64(x) -> np.ndarray:
@@ -47,10 +52,18 @@ def fixed_mul(a, b) -> np.ndarray:
     amax, bmax = _absmax(a), _absmax(b)
     if amax * bmax <= I64_MAX:
         return (a * b) >> FRAC_BITS  # numpy's >> on int64 is arithmetic: floor
-    if int(a.min()) >= 0 and int(b.min()) >= 0 and amax * bmax <= U64_MAX:
-        prod = a.astype(np.uint64) * b.astype(np.uint64)
-        return (prod >> np.uint64(FRAC_BITS)).astype(np.int64)
+    if amax * bmax < ESTIMATE_PRODUCT_LIMIT:
+        return _mul_estimated(a, b)
     return _mul_wide(a, b)
+
+
+def _mul_estimated(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """floor(a*b / 2^32) from a float64 estimate (off by at most one below the limit),
+    corrected with the exact low 64 bits of the product (int64 arithmetic wraps mod 2^64)."""
+    estimate = np.floor(a.astype(np.float64) * b.astype(np.float64) / ONE_BITS).astype(np.int64)
+    with np.errstate(over="ignore"):
+        remainder = a * b - (estimate << FRAC_BITS)  # the true remainder lies in (-2^32, 2^33)
+    return estimate - (remainder < 0) + (remainder >= ONE_BITS)
 
 
 def _mul_wide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -86,19 +99,40 @@ def fixed_div(a, b) -> np.ndarray:
         return np.zeros(a.shape, dtype=np.int64)
     zero_den = b == 0
     den = np.where(zero_den, 1, b)
+    negative = (a < 0) != (den < 0)
+    ua, ub = np.abs(a), np.abs(den)
     if _absmax(a) < (1 << 31):
-        num = a << FRAC_BITS
-        quo = np.abs(num) // np.abs(den)
-        out = np.where((num < 0) != (den < 0), -quo, quo)
-        return np.where(zero_den, 0, out)
-    ua = np.abs(a).astype(np.uint64)
-    ub = np.abs(den).astype(np.uint64)
-    whole, rem = ua // ub, ua % ub
-    frac = _frac_quotient(rem, ub, FRAC_BITS)
-    overflow = whole >= np.uint64(1 << 31)
-    mag = ((np.where(overflow, 0, whole) << np.uint64(FRAC_BITS)) | frac).astype(np.int64)
-    out = np.where((a < 0) != (den < 0), -mag, mag)
+        mag = (ua << FRAC_BITS) // ub
+    elif (
+        int(ub.max()) < ESTIMATE_DEN_LIMIT
+        and int(ub.min()) > 0
+        and (int(ua.max()) // int(ub.min()) < ESTIMATE_QUOTIENT_LIMIT)
+    ):
+        mag = _div_estimated(ua, ub)
+    else:
+        mag = _div_long(ua, ub)
+    overflow = mag == I64_MAX  # beyond the I32F32 range: checked_div fails, safe_div gives 0
+    out = np.where(negative, -mag, mag)
     return np.where(zero_den | overflow, 0, out)
+
+
+def _div_estimated(ua: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """floor(ua * 2^32 / ub) for ua >= 0, ub > 0: float64 estimate, then exact correction."""
+    estimate = np.floor(ua.astype(np.float64) / ub.astype(np.float64) * ONE_BITS)
+    quo = estimate.astype(np.int64)
+    with np.errstate(over="ignore"):
+        remainder = (ua << FRAC_BITS) - quo * ub  # true remainder in (-ub, 2ub): no wrap left
+    return quo - (remainder < 0) + (remainder >= ub)
+
+
+def _div_long(ua: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """floor(ua * 2^32 / ub) by long division in chunks, for any non-negative int64."""
+    uua, uub = ua.astype(np.uint64), ub.astype(np.uint64)
+    whole, rem = uua // uub, uua % uub
+    frac = _frac_quotient(rem, uub, FRAC_BITS)
+    big = whole >= np.uint64(1 << 31)
+    mag = ((np.where(big, 0, whole) << np.uint64(FRAC_BITS)) | frac).astype(np.int64)
+    return np.where(big, I64_MAX, mag)
 
 
 def div_floor_shift(num: np.ndarray, den: int, shift: int) -> np.ndarray:
@@ -150,7 +184,13 @@ class Exact:
     @staticmethod
     def to_u16(x) -> np.ndarray:
         """fixed_proportion_to_u16: floor(x * 65535), saturating to [0, 65535]."""
-        return np.clip(fixed_mul(x, U16_MAX << FRAC_BITS) >> FRAC_BITS, 0, U16_MAX)
+        x = np.clip(_as_i64(x), -ONE_BITS, 2 * ONE_BITS)  # outside [0, 1] saturates anyway
+        return np.clip((x * U16_MAX) >> FRAC_BITS, 0, U16_MAX)
+
+    @staticmethod
+    def int_ratio(num, den) -> np.ndarray:
+        """I32F32(num) / I32F32(den) for integers num >= 0, den > 0: floor(num * 2^32 / den)."""
+        return (_as_i64(num) << FRAC_BITS) // _as_i64(den)
 
     @staticmethod
     def u16_proportion(u) -> np.ndarray:
@@ -266,6 +306,10 @@ class Float:
     @staticmethod
     def u16_proportion(u) -> np.ndarray:
         return _grid_floor(np.asarray(u, dtype=np.float64) / U16_MAX)
+
+    @staticmethod
+    def int_ratio(num, den) -> np.ndarray:
+        return _grid_floor(np.asarray(num, dtype=np.float64) / den)
 
     @staticmethod
     def ratio(num: int, den: int):

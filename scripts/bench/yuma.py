@@ -1,0 +1,219 @@
+"""Benchmark: time per Yuma epoch, vectorised (exact and float) against a per-neuron loop.
+
+Sizes n/validators = 256/64, 1024/128, 4096/256 with dense random weights (every validator
+weights every uid) and bonds from a previous epoch; both numeric modes; Yuma3 on and off.
+The baseline is the epoch written the way a first implementation would: Python lists and
+loops over neurons, following SPEC §4 in float. It is measured in the same run on the
+smallest size (its slowness makes the larger sizes impractical; nothing is extrapolated).
+
+Usage: python scripts/bench/yuma.py [--quick]. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+
+from incentive import EpochInput, EpochParams, SparseRows, run_epoch
+from incentive.weights import max_upscale_u16
+
+SIZES = ((256, 64), (1024, 128), (4096, 256))
+QUICK_SIZES = ((256, 64), (1024, 128))
+CURRENT_BLOCK = 10_000
+RAO_PER_EPOCH = 295_200_000_000  # one tempo of miner + validator emission
+SEED = 7
+
+
+def make_input(n: int, validators: int, seed: int = SEED) -> EpochInput:
+    rng = np.random.default_rng(seed)
+    stake = np.zeros(n, dtype=np.int64)
+    stake[:validators] = rng.integers(10**12, 10**15, validators)
+    raw = rng.integers(0, 65_536, (validators, n))
+    stored = np.vstack([max_upscale_u16(row) for row in raw])
+    weights = SparseRows(
+        n,
+        np.repeat(np.arange(validators, dtype=np.int64), n),
+        np.tile(np.arange(n, dtype=np.int64), validators),
+        stored.reshape(-1).astype(np.int64),
+    )
+    permit = np.zeros(n, dtype=bool)
+    permit[:validators] = True
+    return EpochInput(
+        current_block=CURRENT_BLOCK,
+        stake=stake,
+        validator_permit=permit,
+        weights=weights,
+        bonds=SparseRows.empty(n),
+        last_update=np.full(n, CURRENT_BLOCK - 1, dtype=np.int64),
+        block_at_registration=np.zeros(n, dtype=np.int64),
+        rao_emission=RAO_PER_EPOCH,
+    )
+
+
+def with_bonds(inp: EpochInput, params: EpochParams) -> EpochInput:
+    """The same input after one epoch, so that the timed epoch carries bonds."""
+    out = run_epoch(inp, params, "float")
+    return EpochInput(
+        **{**inp.__dict__, "bonds": out.bonds, "validator_permit": out.validator_permit}
+    )
+
+
+def median_ms(fn, reps: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000.0
+
+
+# ---------------------------------------------------------------- per-neuron loop baseline
+
+
+def _normalize(xs: list[float]) -> list[float]:
+    total = sum(xs)
+    return [x / total for x in xs] if total else list(xs)
+
+
+def loop_epoch(inp: EpochInput, params: EpochParams) -> list[int]:
+    """SPEC §4 with Python lists and loops over neurons (float); returns emission per uid."""
+    n = inp.n
+    stake = _normalize([float(s) if s >= params.min_stake else 0.0 for s in inp.stake.tolist()])
+    last_update = inp.last_update.tolist()
+    registered = inp.block_at_registration.tolist()
+    permit = inp.validator_permit.tolist()
+    active = [last_update[i] + params.activity_cutoff_blocks >= inp.current_block for i in range(n)]
+    active_stake = _normalize([stake[i] if active[i] and permit[i] else 0.0 for i in range(n)])
+    weights: list[dict[int, float]] = [{} for _ in range(n)]
+    for i, j, w in zip(
+        inp.weights.rows.tolist(), inp.weights.cols.tolist(), inp.weights.vals.tolist(), strict=True
+    ):
+        if permit[i] and i != j and last_update[i] > registered[j]:
+            weights[i][j] = float(w)
+    for row in weights:
+        total = sum(row.values())
+        for j in row:
+            row[j] = row[j] / total if total else 0.0
+    kappa = params.kappa_u16 / 65_535
+    voters = [i for i in range(n) if active_stake[i] > 0]
+    voter_stake = _normalize([active_stake[i] for i in voters])
+    consensus = [0.0] * n
+    for j in range(n):
+        column = sorted(
+            (weights[i].get(j, 0.0), s) for i, s in zip(voters, voter_stake, strict=True)
+        )
+        minority = sum(voter_stake) - kappa
+        running = 0.0
+        consensus[j] = column[-1][0] if column else 0.0
+        for value, s in column:
+            running += s
+            if running > minority:
+                consensus[j] = value
+                break
+    clipped = [
+        {j: min(w, consensus[j]) for j, w in row.items() if consensus[j] > 0 or w <= consensus[j]}
+        for row in weights
+    ]
+    ranks = [0.0] * n
+    for i in range(n):
+        for j, w in clipped[i].items():
+            ranks[j] += active_stake[i] * w
+    incentive = _normalize(ranks)
+    alpha = 1.0 - params.bonds_moving_average / 1_000_000
+    old: list[dict[int, float]] = [{} for _ in range(n)]
+    for i, j, b in zip(
+        inp.bonds.rows.tolist(), inp.bonds.cols.tolist(), inp.bonds.vals.tolist(), strict=True
+    ):
+        old[i][j] = float(b)
+    ema: list[dict[int, float]] = [{} for _ in range(n)]
+    if params.yuma3:
+        for i in range(n):
+            for j in set(clipped[i]) | set(old[i]):
+                value = alpha * clipped[i].get(j, 0.0) + (1 - alpha) * old[i].get(j, 0.0) / 65_535
+                if value > 0:
+                    ema[i][j] = value
+    else:
+        for matrix in (old,):
+            sums = [0.0] * n
+            for row in matrix:
+                for j, v in row.items():
+                    sums[j] += v
+            for row in matrix:
+                for j in row:
+                    row[j] = row[j] / sums[j] if sums[j] else row[j]
+        delta = [{j: w * active_stake[i] for j, w in clipped[i].items()} for i in range(n)]
+        sums = [0.0] * n
+        for row in delta:
+            for j, v in row.items():
+                sums[j] += v
+        for i in range(n):
+            for j in set(delta[i]) | set(old[i]):
+                d = delta[i].get(j, 0.0) / sums[j] if sums[j] else 0.0
+                value = alpha * d + (1 - alpha) * old[i].get(j, 0.0)
+                if value > 0:
+                    ema[i][j] = value
+    col_sums = [0.0] * n
+    for row in ema:
+        for j, v in row.items():
+            col_sums[j] += v
+    dividends = [0.0] * n
+    for i in range(n):
+        for j, v in ema[i].items():
+            if col_sums[j]:
+                dividends[i] += v / col_sums[j] * incentive[j]
+        if params.yuma3:
+            dividends[i] *= active_stake[i]
+    dividends = _normalize(dividends)
+    total = sum(incentive) + sum(dividends)
+    return [
+        int((incentive[i] + dividends[i]) / total * inp.rao_emission) if total else 0
+        for i in range(n)
+    ]
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, two sizes")
+    args = parser.parse_args(argv)
+    sizes = QUICK_SIZES if args.quick else SIZES
+    figures: dict[str, float] = {}
+    for n, validators in sizes:
+        reps = (15 if args.quick else 41) if n <= 1024 else (5 if args.quick else 11)
+        base = make_input(n, validators)
+        for yuma3 in (True, False):
+            params = EpochParams(yuma3=yuma3, max_allowed_validators=validators)
+            inp = with_bonds(base, params)
+            version = "yuma3" if yuma3 else "yuma2"
+            for mode in ("exact", "float"):
+                ms = median_ms(
+                    lambda inp=inp, params=params, mode=mode: run_epoch(inp, params, mode), reps
+                )
+                figures[f"{mode}_{version}_{n}x{validators}_ms"] = round(ms, 3)
+                print(
+                    f"n={n:5d} validators={validators:4d} {version} {mode:5s}: {ms:9.3f} ms/epoch"
+                )
+            if (n, validators) == SIZES[0]:
+                loop_ms = median_ms(
+                    lambda inp=inp, params=params: loop_epoch(inp, params), 3 if args.quick else 5
+                )
+                figures[f"loop_{version}_{n}x{validators}_ms"] = round(loop_ms, 3)
+                print(
+                    f"n={n:5d} validators={validators:4d} {version} loop : {loop_ms:9.3f} ms/epoch"
+                )
+                for mode in ("exact", "float"):
+                    ratio = loop_ms / figures[f"{mode}_{version}_{n}x{validators}_ms"]
+                    figures[f"speedup_{mode}_{version}_{n}x{validators}"] = round(ratio, 1)
+    print(json.dumps(figures, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
