@@ -116,9 +116,9 @@ def _water_fill(values: np.ndarray, limit: float) -> np.ndarray:
     valid = (denominator > 0) & (caps >= desc[1:])
     if valid.any():
         return np.minimum(values, caps[np.argmax(valid)])
-    if m * limit >= 1.0:
-        return np.full_like(values, desc[-1])  # every value capped: all equal
-    raise ValueError("max_weight_limit cannot be met with this many weighted uids")
+    # Every value capped: equal weights, the flattest distribution there is (the caller has
+    # chosen enough uids for it to meet the real limit).
+    return np.full_like(values, desc[-1])
 
 
 def conform_weights(
@@ -144,7 +144,7 @@ def conform_weights(
     needed = min(n, min_allowed_weights)
     target = limit
     for _ in range(LIMIT_MARGIN_STEPS):
-        weights = _conform_once(values, target, needed)
+        weights = _conform_once(values, limit, target, needed)
         if not max_weight_exceeded(weights[weights > 0], max_weight_limit_u16):
             uids = np.nonzero(weights > 0)[0]
             return uids.astype(np.int64), weights[uids].astype(np.int64)
@@ -152,8 +152,9 @@ def conform_weights(
     raise ValueError("could not round weights under max_weight_limit; raise the limit")
 
 
-def _conform_once(values: np.ndarray, limit: float, needed: int) -> np.ndarray:
-    """One attempt: choose the support, cap for the limit, scale to u16, add fillers."""
+def _conform_once(values: np.ndarray, limit: float, target: float, needed: int) -> np.ndarray:
+    """One attempt: choose the support for `limit`, cap at `target` (the limit, tightened on
+    retries to absorb u16 rounding), scale to u16, add fillers."""
     chosen = values > 0
     if limit < 1.0:
         # Too few scored uids to stay under the limit: lift the lowest unscored uids to the
@@ -166,7 +167,7 @@ def _conform_once(values: np.ndarray, limit: float, needed: int) -> np.ndarray:
             values[extra] = floor_value
             chosen[extra] = True
     capped = np.zeros_like(values)
-    capped[chosen] = _water_fill(values[chosen], limit)
+    capped[chosen] = _water_fill(values[chosen], target)
     top = capped.max()
     weights = np.zeros(values.shape, dtype=np.int64)
     weights[chosen] = np.maximum(np.floor(capped[chosen] / top * U16_MAX), 1).astype(np.int64)
