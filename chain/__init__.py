@@ -1,8 +1,8 @@
 """The chain as neurons see it: the Chain API, the embedded dev chain, and the real networks.
 
-    import chain
-    c = chain.connect("dev:memory")          # or "dev", "test", "finney", "ws://..."
-    netuid = await c.create_subnet(chain.dev_wallet("//Alice"))
+import chain
+c = chain.connect("dev:memory")          # or "dev", "test", "finney", "ws://..."
+netuid = await c.create_subnet(chain.dev_wallet("//Alice"))
 """
 
 from chain.api import Chain, connect

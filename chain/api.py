@@ -53,7 +53,12 @@ class Chain(Protocol):
     ) -> None: ...
 
     async def set_weights(
-        self, wallet, netuid: int, uids: Sequence[int], weights: Sequence[float], version_key: int = 0
+        self,
+        wallet,
+        netuid: int,
+        uids: Sequence[int],
+        weights: Sequence[float],
+        version_key: int = 0,
     ) -> WeightsReceipt: ...
 
     async def create_subnet(self, wallet) -> int: ...

@@ -82,7 +82,9 @@ class DevChainClient:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            params = {"block": int(block)} if left is None else {"block": int(block), "timeout": left}
+            params = (
+                {"block": int(block)} if left is None else {"block": int(block), "timeout": left}
+            )
             current = await self._call("wait_for_block", **params)
             if current >= block:
                 return current

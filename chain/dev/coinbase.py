@@ -192,6 +192,14 @@ def _store_outputs(subnet: Subnet, out: EpochOutput) -> None:
             neuron.emission,
             neuron.active,
             neuron.validator_permit,
-        ) = (int(values[0]), int(values[1]), int(values[2]), int(values[3]), int(values[4]),
-             int(values[5]), bool(values[6]), bool(values[7]))
+        ) = (
+            int(values[0]),
+            int(values[1]),
+            int(values[2]),
+            int(values[3]),
+            int(values[4]),
+            int(values[5]),
+            bool(values[6]),
+            bool(values[7]),
+        )
         neuron.bonds = [(int(u), int(v)) for u, v in row]

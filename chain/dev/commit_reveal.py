@@ -63,7 +63,10 @@ def reveal_target(state: DevState, netuid: int) -> dict:
     if subnet is None:
         raise ChainError("SubnetNotExists", f"subnet {netuid} does not exist")
     reveal_round = current_epoch(subnet, state.block) + int(subnet.params["commit_reveal_period"])
-    return {"round": reveal_round, "public_key": round_key(state, netuid, reveal_round).ss58_address}
+    return {
+        "round": reveal_round,
+        "public_key": round_key(state, netuid, reveal_round).ss58_address,
+    }
 
 
 def seal_weights(

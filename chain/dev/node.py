@@ -40,8 +40,14 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR =
     -32602,
     -32603,
 )
-REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 405: "Method Not Allowed",
-           411: "Length Required", 413: "Payload Too Large"}
+REASONS = {
+    200: "OK",
+    204: "No Content",
+    400: "Bad Request",
+    405: "Method Not Allowed",
+    411: "Length Required",
+    413: "Payload Too Large",
+}
 
 
 def _error(code: int, message: str, request_id=None, data=None) -> dict:
@@ -138,7 +144,9 @@ async def serve_connection(service, reader, writer) -> None:
             if request is None:
                 break
             if isinstance(request, int):
-                writer.write(_http_response(request, _error(INVALID_REQUEST, REASONS[request]), False))
+                writer.write(
+                    _http_response(request, _error(INVALID_REQUEST, REASONS[request]), False)
+                )
                 await writer.drain()
                 break
             method, headers, body = request
@@ -174,8 +182,10 @@ async def run_node(port: int, db: str | None, block_time: float | None) -> None:
         service.start_auto_mining(block_time)
     blocks = "manual blocks" if block_time is None else f"a block every {block_time:g} s"
     where = f"store {db}" if db else "in memory only"
-    print(f"dev chain listening on {HOST}:{bound} at block {machine.state.block}, {blocks}, "
-          f"{where}", flush=True)
+    print(
+        f"dev chain listening on {HOST}:{bound} at block {machine.state.block}, {blocks}, {where}",
+        flush=True,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

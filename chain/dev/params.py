@@ -57,7 +57,13 @@ def _flag(default: bool, owner: bool = True) -> ParamRule:
 
 PARAMS: dict[str, ParamRule] = {
     "tempo": ParamRule(
-        360, 0, U16_MAX, owner=True, owner_low=360, owner_high=50_400, out_of_range="TempoOutOfBounds"
+        360,
+        0,
+        U16_MAX,
+        owner=True,
+        owner_low=360,
+        owner_high=50_400,
+        out_of_range="TempoOutOfBounds",
     ),
     "immunity_period": ParamRule(5_000, 0, U16_MAX, owner=True),
     "max_allowed_uids": ParamRule(

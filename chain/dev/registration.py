@@ -106,7 +106,9 @@ def burned_register(state: DevState, coldkey: str, args: dict) -> dict:
     if subnet.n >= max_uids:
         prune = neuron_to_prune(subnet, state.block)
         if prune is None:
-            raise ChainError("NoNeuronIdAvailable", f"subnet {netuid} is full and nothing is prunable")
+            raise ChainError(
+                "NoNeuronIdAvailable", f"subnet {netuid} is full and nothing is prunable"
+            )
     if cost:
         state.balances[coldkey] -= cost
         if not state.balances[coldkey]:

@@ -82,7 +82,9 @@ class DevChainService:
             await reports[-1]["durable"]
         return {
             "block": self.state.block,
-            "epochs": [{"block": r["block"], "netuids": r["epochs"]} for r in reports if r["epochs"]],
+            "epochs": [
+                {"block": r["block"], "netuids": r["epochs"]} for r in reports if r["epochs"]
+            ],
         }
 
     def _produce(self) -> dict:
@@ -100,7 +102,11 @@ class DevChainService:
 
     async def _mine(self, params: dict) -> dict:
         count = params.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_MINE_PER_CALL:
+        if (
+            isinstance(count, bool)
+            or not isinstance(count, int)
+            or not 1 <= count <= MAX_MINE_PER_CALL
+        ):
             raise ChainError(INVALID_ARGUMENT, f"count must be in [1, {MAX_MINE_PER_CALL}]")
         return await self.mine(count)
 

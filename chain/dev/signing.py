@@ -56,7 +56,9 @@ class Transaction:
         if not isinstance(signer, str) or not isinstance(signature, str):
             raise ChainError(INVALID_ARGUMENT, "a transaction needs a signer and a signature")
         if isinstance(nonce, bool) or not isinstance(nonce, int) or nonce < 0:
-            raise ChainError(INVALID_ARGUMENT, f"nonce must be a non-negative integer, got {nonce!r}")
+            raise ChainError(
+                INVALID_ARGUMENT, f"nonce must be a non-negative integer, got {nonce!r}"
+            )
         return Transaction(call, args, signer, nonce, signature)
 
 

@@ -160,7 +160,9 @@ class Store:
                         (op.seq, op.row_kind, op.body),
                     )
                 elif op.kind == "checkpoint":
-                    conn.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (op.seq, op.body))
+                    conn.execute(
+                        "INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (op.seq, op.body)
+                    )
                     conn.execute("DELETE FROM log WHERE seq <= ?", (op.seq,))
                     conn.execute("DELETE FROM checkpoints WHERE seq < ?", (op.seq,))
                 else:

@@ -56,7 +56,11 @@ def create_subnet(state: DevState, coldkey: str, args: dict) -> dict:
     return {"netuid": netuid}
 
 
-def set_hyperparameter(state: DevState, signer: str, args: dict) -> dict:
+def set_hyperparameter(
+    state: DevState, signer: str, args: dict, as_sudo: bool | None = None
+) -> dict:
+    """Set one hyperparameter. `as_sudo` None: the signer has sudo powers iff it is the sudo
+    key (the dev chain's rule); True/False force it (how `Sudo.sudo` wrapping is modelled)."""
     netuid = A.integer(args, "netuid", high=A.U16_MAX)
     name = A.text(args, "name")
     subnet = state.subnets.get(netuid)
@@ -68,7 +72,7 @@ def set_hyperparameter(state: DevState, signer: str, args: dict) -> dict:
             INVALID_ARGUMENT,
             f"unknown hyperparameter {name!r}; settable: {', '.join(sorted(PARAMS))}",
         )
-    is_sudo = signer == sudo_address(state)
+    is_sudo = signer == sudo_address(state) if as_sudo is None else as_sudo
     if not is_sudo and signer != subnet.owner_coldkey:
         raise ChainError(
             BAD_ORIGIN, f"only subnet {netuid}'s owner coldkey or the sudo key may set {name}"
@@ -79,6 +83,8 @@ def set_hyperparameter(state: DevState, signer: str, args: dict) -> dict:
     _check_range(rule, name, value, is_sudo)
     _check_consistency(subnet, name, value)
     subnet.params[name] = value
+    if name == "tempo":  # a tempo change restarts the epoch cycle (sudo_set_tempo)
+        subnet.last_epoch_block = state.block
     if name in ("min_burn", "max_burn"):
         low, high = subnet.params["min_burn"], subnet.params["max_burn"]
         subnet.params["burn"] = min(max(subnet.params["burn"], low), high)
@@ -147,6 +153,10 @@ def _check_consistency(subnet: Subnet, name: str, value: int | bool) -> None:
             f"burn must lie in [min_burn, max_burn] = [{params['min_burn']}, {params['max_burn']}]",
         )
     if name == "min_burn" and value > params["max_burn"]:
-        raise ChainError("ValueNotInBounds", f"min_burn must not exceed max_burn ({params['max_burn']})")
+        raise ChainError(
+            "ValueNotInBounds", f"min_burn must not exceed max_burn ({params['max_burn']})"
+        )
     if name == "max_burn" and value < params["min_burn"]:
-        raise ChainError("ValueNotInBounds", f"max_burn must not be below min_burn ({params['min_burn']})")
+        raise ChainError(
+            "ValueNotInBounds", f"max_burn must not be below min_burn ({params['min_burn']})"
+        )

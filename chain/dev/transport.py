@@ -56,7 +56,12 @@ class HttpTransport:
         return self._client
 
     async def call(self, method: str, params: dict | None = None) -> object:
-        request = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or {}}
+        request = {
+            "jsonrpc": "2.0",
+            "id": next(self._ids),
+            "method": method,
+            "params": params or {},
+        }
         try:
             response = await self._http().post(self.url, json=request)
             body = response.json()

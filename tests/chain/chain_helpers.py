@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 import chain
+from chain import ChainError
+from chain.dev.accounts import genesis
+from chain.dev.machine import DevChain
+from chain.dev.params import GenesisConfig
+from chain.dev.signing import sign
 
 ALICE = chain.dev_wallet("//Alice")  # the sudo key, and the owner of every test subnet
 BOB = chain.dev_wallet("//Bob")
@@ -46,3 +53,48 @@ async def state_of(c, netuid: int, *addresses: str) -> tuple:
         balances,
         await c.hyperparameters(netuid),
     )
+
+
+SEED = b"machine tests seed, thirty-two b"
+
+
+class Dev:
+    """A DevChain driven synchronously: sign with the account's next nonce and submit."""
+
+    def __init__(self, config: GenesisConfig | None = None):
+        self.chain = DevChain(genesis(config, SEED))
+
+    def tx(self, keypair, call: str, **args) -> dict:
+        nonce = self.chain.nonce(keypair.ss58_address)
+        return self.chain.submit(sign(keypair, self.chain.state.genesis_hash, call, args, nonce))
+
+    def subnet(self, **params) -> int:
+        netuid = self.tx(ALICE.coldkey, "register_network", hotkey=ALICE.hotkey.ss58_address)[
+            "netuid"
+        ]
+        settings = {
+            "max_regs_per_block": 64,
+            "immunity_period": 0,
+            "weights_rate_limit": 0,
+            "commit_reveal_weights_enabled": False,
+            **params,
+        }
+        for name, value in settings.items():
+            self.tx(ALICE.coldkey, "set_hyperparameter", netuid=netuid, name=name, value=value)
+        return netuid
+
+    def register(self, netuid: int, *wallets) -> list[int]:
+        return [
+            self.tx(w.coldkey, "burned_register", netuid=netuid, hotkey=w.hotkey.ss58_address)[
+                "uid"
+            ]
+            for w in wallets
+        ]
+
+    def mine(self, blocks: int = 1) -> None:
+        for _ in range(blocks):
+            self.chain.produce_block()
+
+
+def refused(code: str):
+    return pytest.raises(ChainError, match=f"^{code}:")

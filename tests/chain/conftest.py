@@ -129,6 +129,9 @@ async def harness(request):
     else:
         from chain_fake_substrate import fake_subtensor_chain
 
+        # The SDK caches token symbols on disk when it connects; keep that out of $HOME.
+        cache = request.getfixturevalue("tmp_path") / "token_symbols.json"
+        request.getfixturevalue("monkeypatch").setenv("BTCLI_TOKEN_SYMBOLS_CACHE", str(cache))
         client, fake = fake_subtensor_chain(SEED)
         yield Harness(kind, client, fake.mine, {"sudo", "weights_read", "owner_cut"})
         await client.close()

@@ -72,7 +72,11 @@ async def test_new_subnets_run_yuma3_with_commit_reveal(harness):
     c = harness.chain
     params = await c.hyperparameters(await c.create_subnet(ALICE))
     assert params.yuma3_enabled and params.commit_reveal_weights_enabled
-    assert (params.max_validators, params.min_allowed_weights, params.immunity_period) == (64, 1, 5000)
+    assert (params.max_validators, params.min_allowed_weights, params.immunity_period) == (
+        64,
+        1,
+        5000,
+    )
 
 
 async def test_register_returns_the_next_uid_and_burns_the_cost(harness):

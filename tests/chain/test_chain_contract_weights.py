@@ -69,7 +69,9 @@ async def test_a_coldkey_cannot_set_weights(harness):
     netuid = await validator_subnet(harness)
     signed_by_coldkey = chain.DevWallet(coldkey=VALIDATOR.coldkey, hotkey=VALIDATOR.coldkey)
     before = await weights_state(harness, netuid)
-    await refused(c.set_weights(signed_by_coldkey, netuid, [2], [1.0]), "HotKeyNotRegisteredInSubNet")
+    await refused(
+        c.set_weights(signed_by_coldkey, netuid, [2], [1.0]), "HotKeyNotRegisteredInSubNet"
+    )
     assert await weights_state(harness, netuid) == before
 
 
@@ -90,7 +92,9 @@ async def test_an_old_version_key_is_refused(harness):
     c = harness.chain
     netuid = await validator_subnet(harness, weights_version=7)
     before = await weights_state(harness, netuid)
-    await refused(c.set_weights(VALIDATOR, netuid, [2], [1.0], version_key=6), "IncorrectWeightVersionKey")
+    await refused(
+        c.set_weights(VALIDATOR, netuid, [2], [1.0], version_key=6), "IncorrectWeightVersionKey"
+    )
     assert await weights_state(harness, netuid) == before
     await c.set_weights(VALIDATOR, netuid, [2], [1.0], version_key=7)
 
