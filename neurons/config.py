@@ -263,6 +263,14 @@ OPTIONS: tuple[Option, ...] = (
         _non_negative,
     ),
     Option(
+        "validator.reset_on_failure",
+        bool,
+        True,
+        "a signed answer that fails verification (proof of a wrong answer) resets that miner's "
+        "score to zero; timeouts and refusals only earn a zero reward",
+        roles=V,
+    ),
+    Option(
         "validator.state_path",
         str,
         None,
@@ -345,6 +353,7 @@ class ValidatorConfig:
     alpha: float
     speed_weight: float
     reference_tps: float
+    reset_on_failure: bool
     state_path: str | None
     task_secret: str | None
 
@@ -366,9 +375,8 @@ class Config:
 
     @property
     def is_local_network(self) -> bool:
-        return self.subtensor.network in LOCAL_NETWORKS or self.subtensor.network.startswith(
-            "dev://"
-        )
+        network = self.subtensor.network
+        return network in LOCAL_NETWORKS or network.startswith(("dev://", "dev:memory:"))
 
     def state_path(self) -> Path:
         """The validator's state file: the option, or one per wallet, hotkey and netuid."""

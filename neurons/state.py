@@ -28,22 +28,19 @@ class StateError(ValueError):
 
 @dataclass(frozen=True)
 class ValidatorState:
-    """Scores (incentive/'s moving average, as its `to_dict`), the hotkey of each uid when it
-    was last scored, the block of the last successful weight-setting, and the round counter."""
+    """Scores (incentive/'s moving average as its `to_dict`, which keeps the hotkey each score
+    belongs to), the block of the last successful weight-setting, and the round counter."""
 
     netuid: int
     hotkey: str  # the validator's own hotkey: a state file is one validator's
     task_secret: str  # hex; mixed into task seeds, kept so a restart stays unpredictable
     scores: dict[str, Any] = field(default_factory=dict)
-    uid_hotkeys: dict[int, str] = field(default_factory=dict)
     last_weight_block: int = 0
     round: int = 0
     version: int = STATE_VERSION
 
     def to_json(self) -> str:
-        data = asdict(self)
-        data["uid_hotkeys"] = {str(uid): hotkey for uid, hotkey in self.uid_hotkeys.items()}
-        return json.dumps(data, sort_keys=True, indent=1)
+        return json.dumps(asdict(self), sort_keys=True, indent=1)
 
     @staticmethod
     def from_json(text: str) -> ValidatorState:
@@ -55,7 +52,6 @@ class ValidatorState:
             hotkey=str(data["hotkey"]),
             task_secret=str(data["task_secret"]),
             scores=dict(data["scores"]),
-            uid_hotkeys={int(uid): str(hk) for uid, hk in data["uid_hotkeys"].items()},
             last_weight_block=int(data["last_weight_block"]),
             round=int(data["round"]),
         )

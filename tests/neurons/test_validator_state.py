@@ -17,7 +17,6 @@ def make_state(**changes) -> ValidatorState:
         hotkey=HOTKEY,
         task_secret="ab" * 32,
         scores={"alpha": 0.1, "scores": {"hk1": 0.5}},
-        uid_hotkeys={0: "hk0", 3: "hk3"},
         last_weight_block=120,
         round=7,
     )

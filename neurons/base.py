@@ -1,0 +1,301 @@
+"""What both neurons share: wallet, chain, registration, metagraph sync, logs, clean stop.
+
+A neuron is an object with `run()`; `main()` in miner.py and validator.py builds one from the
+config and runs it under `run_until_signalled`, which turns SIGINT and SIGTERM into
+`neuron.stop()`. Everything a neuron needs from outside (the chain, the wallet, the model) is
+passed in, so tests run several neurons against one in-process chain.
+
+Start-up mistakes a user can make raise `StartupError` with a message saying what to do;
+`main()` prints it and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from loguru import logger
+
+import chain as chain_api
+from chain import Chain, ChainError, Metagraph
+from neurons.config import Config, ConfigError
+from neurons.metrics import MetricsServer, NeuronMetrics, serve_metrics
+
+EXIT_OK = 0
+EXIT_STARTUP_ERROR = 1
+EXIT_USAGE = 2
+# How long one wait for the next sync block may take before the loop checks again.
+BLOCK_WAIT_SECONDS = 30.0
+LOG_FORMAT = (
+    "<green>{time:HH:mm:ss.SSS}</green> | <level>{level: <7}</level> | {extra[neuron]} | {message}"
+)
+
+
+class StartupError(RuntimeError):
+    """A neuron cannot start; the message says what the user should do."""
+
+
+def setup_logging(debug: bool, name: str) -> None:
+    """One loguru sink on stderr, tagged with the neuron's name (role and hotkey)."""
+    logger.remove()
+    logger.configure(extra={"neuron": name})
+    logger.add(sys.stderr, level="DEBUG" if debug else "INFO", format=LOG_FORMAT)
+
+
+def wallet_command(config: Config) -> str:
+    wallet = config.wallet
+    return (
+        f"btcli wallet create --wallet {wallet.name} --wallet-hotkey {wallet.hotkey} "
+        f"--wallet-path {wallet.path}"
+    )
+
+
+def load_wallet(config: Config):
+    """The configured `bittensor.Wallet`, or StartupError naming the command that creates it.
+
+    Only the hotkey is read: neurons sign with it, and never need the coldkey.
+    """
+    import bittensor
+
+    w = config.wallet
+    wallet = bittensor.Wallet(name=w.name, hotkey=w.hotkey, path=str(Path(w.path).expanduser()))
+    hotkey_file = Path(w.path).expanduser() / w.name / "hotkeys" / w.hotkey
+    if not hotkey_file.exists():
+        coldkey_exists = (hotkey_file.parent.parent / "coldkeypub.txt").exists()
+        command = (
+            f"btcli wallet new-hotkey --wallet {w.name} --wallet-hotkey {w.hotkey} "
+            f"--wallet-path {w.path}"
+            if coldkey_exists
+            else wallet_command(config)
+        )
+        raise StartupError(
+            f"no hotkey {w.hotkey!r} in wallet {w.name!r} under {w.path} ({hotkey_file} does "
+            f"not exist): create it with `{command}`, or pass --wallet.name/--wallet.hotkey/"
+            "--wallet.path of an existing one"
+        )
+    try:
+        wallet.hotkey  # noqa: B018 (reading it is the check: a locked or damaged file fails here)
+    except Exception as exc:
+        raise StartupError(f"cannot read hotkey file {hotkey_file}: {exc}") from exc
+    return wallet
+
+
+def register_hint(config: Config, hotkey: str) -> str:
+    w = config.wallet
+    where = f"netuid {config.netuid} on {config.subtensor.network}"
+    if config.is_local_network:
+        how = (
+            "on a dev chain, `subnet localnet` registers the neurons it starts; for your own "
+            f"wallet call `await chain.connect({config.subtensor.network!r}).register(wallet, "
+            f"{config.netuid})`"
+        )
+    else:
+        how = (
+            f"register it with `btcli subnets register --netuid {config.netuid} --wallet {w.name} "
+            f"--wallet-hotkey {w.hotkey} --wallet-path {w.path} --network "
+            f"{config.subtensor.network}` (it burns the registration cost from the coldkey)"
+        )
+    return f"hotkey {hotkey} is not registered on {where}: {how}"
+
+
+def unreadable_subnet(config: Config, exc: ChainError) -> str:
+    hint = ""
+    if exc.code == "ConnectionError" and config.is_local_network:
+        hint = " (is the dev chain running? start it with `subnet devchain`)"
+    return f"cannot read netuid {config.netuid} on {config.subtensor.network}: {exc}{hint}"
+
+
+async def preflight(chain: Chain, config: Config, hotkey: str) -> int:
+    """The hotkey's uid, or StartupError saying how to register; run before loading a model."""
+    try:
+        metagraph = await chain.metagraph(config.netuid)
+    except ChainError as exc:
+        raise StartupError(unreadable_subnet(config, exc)) from exc
+    uid = metagraph.uid_of(hotkey)
+    if uid is None:
+        raise StartupError(register_hint(config, hotkey))
+    return uid
+
+
+def connect_chain(config: Config) -> Chain:
+    try:
+        return chain_api.connect(config.subtensor.network)
+    except ChainError as exc:
+        raise StartupError(f"--subtensor.network: {exc.message}") from exc
+
+
+class Neuron:
+    """The lifecycle both neurons share. Subclasses implement `run()` and `on_metagraph()`."""
+
+    role = "neuron"
+
+    def __init__(self, config: Config, chain: Chain, wallet, metrics: NeuronMetrics | None = None):
+        self.config = config
+        self.netuid = config.netuid
+        self.chain = chain
+        self.wallet = wallet
+        self.hotkey: str = wallet.hotkey.ss58_address
+        self.metrics = metrics or NeuronMetrics(self.role)
+        self.metagraph: Metagraph | None = None
+        self.uid: int | None = None
+        self.last_sync_block = -1
+        self._stopping: asyncio.Event | None = None
+        self._metrics_server: MetricsServer | None = None
+
+    # -- stopping -------------------------------------------------------------------------
+
+    @property
+    def stopping(self) -> asyncio.Event:
+        if self._stopping is None:
+            self._stopping = asyncio.Event()
+        return self._stopping
+
+    def stop(self) -> None:
+        """Ask the neuron to stop: in-flight work finishes (within the shutdown timeout)."""
+        if not self.stopping.is_set():
+            logger.info("stopping: finishing in-flight work")
+        self.stopping.set()
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep unless stopped first; True when the neuron is stopping."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), max(0.0, seconds))
+        return self.stopping.is_set()
+
+    async def until_stopped(self, awaitable: Awaitable) -> object | None:
+        """Await `awaitable`, or give up (cancelling it) when the neuron is asked to stop."""
+        task = asyncio.ensure_future(awaitable)
+        stopper = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        return task.result() if task.done() and not task.cancelled() else None
+
+    # -- chain ----------------------------------------------------------------------------
+
+    async def sync(self) -> Metagraph:
+        """Read the metagraph, check this hotkey is still registered, and tell the subclass."""
+        metagraph = await self.chain.metagraph(self.netuid)
+        uid = metagraph.uid_of(self.hotkey)
+        if uid is None:
+            raise StartupError(register_hint(self.config, self.hotkey))
+        if self.uid is not None and uid != self.uid:
+            logger.warning("this hotkey moved from uid {} to uid {}", self.uid, uid)
+        self.metagraph, self.uid, self.last_sync_block = metagraph, uid, metagraph.block
+        self.metrics.block.set(metagraph.block)
+        self.metrics.metagraph_size.set(metagraph.n)
+        await self.on_metagraph(metagraph)
+        return metagraph
+
+    async def on_metagraph(self, metagraph: Metagraph) -> None:
+        """Called after every sync; subclasses refresh what depends on the metagraph."""
+
+    async def check_start(self) -> None:
+        """The first sync: a missing subnet or an unregistered hotkey stops the start."""
+        try:
+            await self.sync()
+        except ChainError as exc:
+            raise StartupError(unreadable_subnet(self.config, exc)) from exc
+        logger.info(
+            "uid {} on netuid {} ({}), block {}, {} neurons",
+            self.uid,
+            self.netuid,
+            self.config.subtensor.network,
+            self.last_sync_block,
+            self.metagraph.n if self.metagraph else 0,
+        )
+
+    async def sync_loop(self) -> None:
+        """Re-read the metagraph every `--neuron.sync_every` blocks until stopped.
+
+        A failed read is logged and retried at the next block; deregistration stops the neuron.
+        """
+        every = self.config.neuron.sync_every
+        while not self.stopping.is_set():
+            target = self.last_sync_block + every
+            try:
+                reached = await self.until_stopped(
+                    self.chain.wait_for_block(target, timeout=BLOCK_WAIT_SECONDS)
+                )
+                if reached is None:
+                    continue
+                await self.sync()
+            except StartupError as exc:
+                logger.error("deregistered: {}", exc)
+                self.stop()
+            except (ChainError, TimeoutError, OSError) as exc:
+                logger.warning("metagraph sync failed ({}); retrying", exc)
+                await self.sleep(1.0)
+
+    # -- metrics --------------------------------------------------------------------------
+
+    def start_metrics(self) -> None:
+        port = self.config.metrics.port
+        if port is None:
+            return
+        try:
+            self._metrics_server = serve_metrics(self.metrics, self.config.metrics.ip, port)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot serve metrics on {self.config.metrics.ip}:{port} ({exc.strerror}): "
+                "pass another --metrics.port"
+            ) from exc
+        logger.info(
+            "metrics at http://{}:{}/metrics", self.config.metrics.ip, self._metrics_server.port
+        )
+
+    def stop_metrics(self) -> None:
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            self._metrics_server = None
+
+    async def run(self) -> None:  # pragma: no cover - each neuron defines its own
+        raise NotImplementedError
+
+
+async def run_until_signalled(neuron: Neuron) -> None:
+    """Run `neuron`, turning SIGINT/SIGTERM into a clean `neuron.stop()`."""
+    loop = asyncio.get_running_loop()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    for sig in handled:
+        loop.add_signal_handler(sig, neuron.stop)
+    try:
+        await neuron.run()
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+def run_neuron(config: Config, build: Callable[[Config], Awaitable[Neuron]]) -> int:
+    """The body of both `main()`s: build the neuron, run it until signalled.
+
+    A user's mistake found on the way (no wallet, not registered, port in use) is logged as
+    one line and gives exit status 1.
+    """
+
+    async def go() -> None:
+        await run_until_signalled(await build(config))
+
+    try:
+        asyncio.run(go())
+    except (StartupError, ConfigError) as exc:
+        logger.error("{}", exc)
+        return EXIT_STARTUP_ERROR
+    return EXIT_OK
+
+
+def require_model(config: Config) -> None:
+    if not config.model.name:
+        raise ConfigError(
+            "--model is required: a Hugging Face model name or a local path (build the tiny "
+            "test model with `python -m inference.tiny --out models/tiny`)"
+        )

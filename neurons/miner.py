@@ -1,0 +1,308 @@
+"""The miner: a model behind the signed protocol, announced on the chain.
+
+    python neurons/miner.py --netuid 1 --wallet.name miner --wallet.hotkey default \\
+        --model models/tiny --axon.port 8091
+    subnet miner --help
+
+Requests reach the model only after protocol/ has checked, in order: the Epistula signature,
+replay, the caller policy (a registered validator with a permit and at least
+`--miner.min_stake`, refreshed from the metagraph every few blocks), the body's schema, and
+admission (at most `--miner.max_concurrent` running, `--miner.queue_size` waiting, by stake).
+A refused request never reaches the model. Every answer carries its proof: token ids,
+per-token logprobs and prompt token ids (see neurons/translate.py).
+
+A miner that serves another model (the cheater of the demo and the tests) is just this miner
+started with `--model` pointing at that model.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if not __package__:  # run as `python neurons/miner.py`: import the project, not this folder
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from loguru import logger
+
+from chain import Chain, ChainError, Metagraph, rao_to_tao
+from inference.engine import EngineBusy, EngineClosed
+from inference.types import Completion, GenerationRequest, InvalidRequest, StreamDelta
+from neurons import translate
+from neurons.base import (
+    EXIT_USAGE,
+    Neuron,
+    StartupError,
+    connect_chain,
+    load_wallet,
+    preflight,
+    require_model,
+    run_neuron,
+    setup_logging,
+)
+from neurons.config import MINER, Config, ConfigError, load_config
+from neurons.metrics import NeuronMetrics
+from neurons.serving import CountRequests, HttpServer, PortInUse, bind_socket
+from protocol import schemas as wire
+from protocol.admission import AdmissionLimits
+from protocol.policy import CallerInfo, CallerPolicy, StaticDirectory
+from protocol.refusals import Reason, Refused, RefusedError
+from protocol.server import ServerLimits, SignedRoute, create_app
+
+BUSY_RETRY_AFTER_S = 1
+
+
+class Backend(Protocol):
+    """What the miner needs from a model: `inference.Engine` and `OpenAIBackend` both fit."""
+
+    async def generate(self, request: GenerationRequest) -> Completion: ...
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta]: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass
+class ServedModel:
+    """A backend, the name it answers as, and how to show a token id as text."""
+
+    backend: Backend
+    name: str
+    decode: Callable[[Sequence[int]], str]
+
+
+def decoder_of(tokenizer) -> Callable[[Sequence[int]], str]:
+    def decode(ids: Sequence[int]) -> str:
+        return tokenizer.decode(list(ids), skip_special_tokens=False)
+
+    return decode
+
+
+def load_served_model(config: Config) -> ServedModel:
+    """The built-in engine, or the external backend at `--model.backend_url`."""
+    from inference.types import ModelLoadError
+
+    model = config.model
+    device = None if model.device == "auto" else model.device
+    dtype = None if model.dtype == "auto" else model.dtype
+    try:
+        if model.backend_url:
+            from transformers import AutoTokenizer
+
+            from inference.openai_backend import OpenAIBackend
+
+            # The external server generates; the tokenizer only names tokens in the answer.
+            tokenizer = AutoTokenizer.from_pretrained(model.name)
+            backend: Backend = OpenAIBackend(model.backend_url, model.name)
+        else:
+            from inference.engine import Engine, EngineConfig
+
+            engine = Engine.from_pretrained(
+                model.name,
+                device=device,
+                dtype=dtype,
+                config=EngineConfig(max_batch_size=model.max_batch),
+            )
+            tokenizer, backend = engine.tokenizer, engine
+    except (ModelLoadError, OSError, ValueError) as exc:
+        raise StartupError(f"--model {model.name}: {exc}") from exc
+    return ServedModel(backend, model.name, decoder_of(tokenizer))
+
+
+def directory_of(metagraph: Metagraph) -> StaticDirectory:
+    """The caller view the server checks: each hotkey's uid, stake (TAO) and permit."""
+    return StaticDirectory(
+        {
+            hotkey: CallerInfo(
+                uid=uid,
+                stake=rao_to_tao(int(metagraph.stake[uid])),
+                validator_permit=bool(metagraph.validator_permit[uid]),
+            )
+            for uid, hotkey in enumerate(metagraph.hotkeys)
+        }
+    )
+
+
+def _refused(reason: Reason, message: str, retry_after_s: int | None = None) -> RefusedError:
+    return RefusedError(Refused.because(reason, message, retry_after_s=retry_after_s))
+
+
+class Miner(Neuron):
+    role = MINER
+
+    def __init__(
+        self,
+        config: Config,
+        chain: Chain,
+        wallet,
+        model: ServedModel,
+        metrics: NeuronMetrics | None = None,
+    ) -> None:
+        super().__init__(config, chain, wallet, metrics)
+        self.model = model
+        self.log = logger.bind(neuron=f"miner {self.hotkey[:8]}")
+        policy = CallerPolicy(
+            require_registered=True,
+            require_validator_permit=config.miner.require_permit,
+            min_stake=config.miner.min_stake,
+        )
+        limits = ServerLimits(
+            admission=AdmissionLimits(
+                max_concurrent=config.miner.max_concurrent, max_queue=config.miner.queue_size
+            )
+        )
+        routes = [
+            SignedRoute(translate.CHAT_PATH, wire.ChatCompletionRequest, self.handle),
+            SignedRoute(translate.TEXT_PATH, wire.CompletionRequest, self.handle),
+        ]
+        self.app = create_app(
+            wallet.hotkey, StaticDirectory({}), policy, routes, limits=limits, title="miner"
+        )
+        self.counted = CountRequests(self.app, self.metrics)
+        self.server: HttpServer | None = None
+        self.announced: tuple[str, int] | None = None
+
+    @property
+    def port(self) -> int:
+        if self.server is None:
+            raise RuntimeError("the miner is not serving yet")
+        return self.server.port
+
+    # -- requests -------------------------------------------------------------------------
+
+    async def handle(self, body: translate.WireRequest, caller) -> Any:
+        """A verified, admitted request: generate, and answer with the proof attached."""
+        try:
+            request = translate.generation_request(body)
+        except InvalidRequest as exc:
+            raise _refused(Reason.INVALID_REQUEST, str(exc)) from None
+        if body.stream:
+            return await self._stream(body, request)
+        try:
+            completion = await self.model.backend.generate(request)
+        except InvalidRequest as exc:
+            raise _refused(Reason.INVALID_REQUEST, str(exc)) from None
+        except (EngineBusy, EngineClosed) as exc:
+            raise _refused(
+                Reason.QUEUE_FULL, f"the model is busy: {exc}", BUSY_RETRY_AFTER_S
+            ) from None
+        self.counted.tally.tokens += completion.usage.completion_tokens
+        self.metrics.generated_tokens.inc(completion.usage.completion_tokens)
+        if isinstance(body, wire.ChatCompletionRequest):
+            return translate.chat_response(completion, self.model.name, self.model.decode)
+        return translate.text_response(completion, self.model.name, self.model.decode)
+
+    async def _stream(self, body: translate.WireRequest, request: GenerationRequest):
+        """Start the stream before answering, so a bad request is a 4xx rather than an event."""
+        deltas = self.model.backend.stream(request)
+        try:
+            first = await anext(deltas)
+        except InvalidRequest as exc:
+            raise _refused(Reason.INVALID_REQUEST, str(exc)) from None
+        except (EngineBusy, EngineClosed) as exc:
+            raise _refused(
+                Reason.QUEUE_FULL, f"the model is busy: {exc}", BUSY_RETRY_AFTER_S
+            ) from None
+        chat = isinstance(body, wire.ChatCompletionRequest)
+        return translate.stream_chunks(first, deltas, chat, self.model.name, self.model.decode)
+
+    # -- chain ----------------------------------------------------------------------------
+
+    async def on_metagraph(self, metagraph: Metagraph) -> None:
+        self.app.state.protocol.directory = directory_of(metagraph)
+        if self.server is not None:
+            await self.announce(metagraph)
+            self.log.info("block {} | {}", metagraph.block, self.counted.take_tally().summary())
+
+    async def announce(self, metagraph: Metagraph) -> None:
+        """serve_axon when the chain does not already show this address (rate limited)."""
+        ip, port = self.config.announced_ip(), self.port
+        axon = metagraph.axons[self.uid] if self.uid is not None else None
+        if axon is not None and (axon.ip, axon.port) == (ip, port):
+            self.announced = (ip, port)
+            return
+        try:
+            await self.chain.serve_axon(self.wallet, self.netuid, ip, port)
+        except ChainError as exc:
+            self.log.warning(
+                "serve_axon {}:{} refused ({}); retrying at the next sync", ip, port, exc
+            )
+            return
+        self.announced = (ip, port)
+        self.log.info("announced axon {}:{} on netuid {}", ip, port, self.netuid)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Check registration, listen, announce: after this, validators can reach the miner."""
+        self.config.announced_ip()  # a missing --axon.external_ip fails before anything starts
+        await self.check_start()
+        try:
+            sock = bind_socket(self.config.axon.ip, self.config.axon.port)
+        except PortInUse as exc:
+            raise StartupError(str(exc)) from exc
+        self.server = HttpServer(self.counted, sock, self.config.neuron.shutdown_timeout)
+        await self.server.start()
+        self.start_metrics()
+        self.log.info(
+            "serving {} on {}:{} (policy: permit {}, min stake {:g}; {} concurrent, queue {})",
+            self.model.name,
+            self.config.axon.ip,
+            self.port,
+            self.config.miner.require_permit,
+            self.config.miner.min_stake,
+            self.config.miner.max_concurrent,
+            self.config.miner.queue_size,
+        )
+        assert self.metagraph is not None
+        await self.announce(self.metagraph)
+
+    async def shutdown(self) -> None:
+        """Stop listening, let in-flight requests finish, release the model."""
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+        await self.model.backend.close()
+        self.stop_metrics()
+        self.log.info("stopped")
+
+    async def run(self) -> None:
+        try:
+            await self.start()
+            sync = asyncio.create_task(self.sync_loop())
+            await self.stopping.wait()
+            sync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sync
+        finally:
+            await self.shutdown()
+
+
+async def build(config: Config) -> Miner:
+    """Wallet, chain and registration first (cheap), then the model (slow)."""
+    wallet = load_wallet(config)
+    chain = connect_chain(config)
+    await preflight(chain, config, wallet.hotkey.ss58_address)
+    return Miner(config, chain, wallet, load_served_model(config))
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config = load_config(MINER, sys.argv[1:] if argv is None else argv, prog="subnet miner")
+        require_model(config)
+        config.announced_ip()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    setup_logging(config.logging.debug, "miner")
+    return run_neuron(config, build)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

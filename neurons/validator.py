@@ -1,0 +1,354 @@
+"""The validator: query miners with synthetic tasks, verify, score, set weights, keep state.
+
+    python neurons/validator.py --netuid 1 --wallet.name validator --wallet.hotkey default \\
+        --model models/tiny
+    subnet validator --help
+
+Each round (every `--validator.round_interval` seconds): pick the serving miners (all, or a
+rotating window of `--validator.sample_size`), give each its own task drawn from a seed the
+miners cannot predict, query them concurrently under `--validator.timeout`, verify every
+answer with the validator's own copy of the model, turn outcomes into rewards
+(neurons/rewards.py) and fold them into a per-hotkey moving average (incentive/). Every
+`--validator.weights_every` blocks (never faster than the subnet's rate limit) the scores
+become weights on the chain; a refused attempt is logged with the chain's error and retried
+next round, and the scores stay. The state is saved atomically after every round and on
+shutdown, and loaded at start before anything is saved.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if not __package__:  # run as `python neurons/validator.py`: import the project, not this folder
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+from loguru import logger
+
+from chain import Chain, ChainError, Hyperparameters, Metagraph
+from incentive.scoring import MovingAverageScores
+from incentive.weights import conform_weights
+from neurons import checking, rounds
+from neurons.base import (
+    EXIT_USAGE,
+    Neuron,
+    StartupError,
+    connect_chain,
+    load_wallet,
+    preflight,
+    require_model,
+    run_neuron,
+    setup_logging,
+)
+from neurons.config import VALIDATOR, Config, ConfigError, load_config
+from neurons.metrics import NeuronMetrics
+from neurons.rewards import round_rewards
+from neurons.state import StateError, ValidatorState, load_state, save_state
+from neurons.tasks import new_secret, round_seed
+from protocol.client import EpistulaClient
+
+
+@dataclass(frozen=True)
+class RoundReport:
+    """What one round did, for its log line and for tests."""
+
+    round: int
+    block: int
+    results: tuple[checking.Result, ...]
+    rewards: dict[int, float]
+    seconds: float
+
+    def summary(self) -> str:
+        verified = sum(r.detail == checking.VERIFIED for r in self.results)
+        failures: dict[str, int] = {}
+        for r in self.results:
+            if r.detail != checking.VERIFIED:
+                key = r.detail.split(":")[0]
+                failures[key] = failures.get(key, 0) + 1
+        failed = ", ".join(f"{n} {k}" for k, n in sorted(failures.items())) or "none failed"
+        return (
+            f"round {self.round} block {self.block} | {len(self.results)} queried, "
+            f"{verified} verified ({failed}) | {self.seconds:.2f} s"
+        )
+
+
+def load_checker(config: Config) -> checking.VerifierChecker:
+    from inference.types import ModelLoadError
+    from inference.verify import Verifier
+
+    device = None if config.model.device == "auto" else config.model.device
+    dtype = None if config.model.dtype == "auto" else config.model.dtype
+    try:
+        verifier = Verifier.from_pretrained(config.model.name, device=device, dtype=dtype)
+    except (ModelLoadError, OSError, ValueError) as exc:
+        raise StartupError(f"--model {config.model.name}: {exc}") from exc
+    return checking.VerifierChecker(verifier)
+
+
+class Validator(Neuron):
+    role = VALIDATOR
+
+    def __init__(
+        self,
+        config: Config,
+        chain: Chain,
+        wallet,
+        checker: checking.Checker,
+        metrics: NeuronMetrics | None = None,
+        client: EpistulaClient | None = None,
+    ) -> None:
+        super().__init__(config, chain, wallet, metrics)
+        self.checker = checker
+        self.client = client or EpistulaClient(wallet.hotkey)
+        self.log = logger.bind(neuron=f"validator {self.hotkey[:8]}")
+        self.state_path = config.state_path()
+        self.state: ValidatorState | None = None
+        self.scores = MovingAverageScores(0, config.validator.alpha)
+        self.hyperparameters: Hyperparameters | None = None
+        self.model_name = config.model.name or ""
+
+    # -- state ----------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Restore scores and counters from the state file (before anything is saved)."""
+        try:
+            state = load_state(self.state_path, netuid=self.netuid, hotkey=self.hotkey)
+        except StateError as exc:
+            raise StartupError(str(exc)) from exc
+        secret = self.config.validator.task_secret
+        if state is None:
+            self.state = ValidatorState(self.netuid, self.hotkey, secret or new_secret())
+            self.log.info("no saved state at {}: starting with empty scores", self.state_path)
+            return
+        try:
+            scores = MovingAverageScores.from_dict(state.scores) if state.scores else None
+        except ValueError as exc:
+            raise StartupError(
+                f"state file {self.state_path} has damaged scores ({exc}): move it aside to "
+                "start fresh, or pass another --validator.state_path"
+            ) from exc
+        if scores is not None:
+            scores.alpha = self.config.validator.alpha
+            self.scores = scores
+        self.state = replace(state, task_secret=secret or state.task_secret)
+        self.log.info(
+            "restored state from {}: round {}, last weights at block {}, {} scored uids",
+            self.state_path,
+            state.round,
+            state.last_weight_block,
+            int(np.count_nonzero(self.scores.scores)),
+        )
+
+    def save(self) -> None:
+        if self.state is None:
+            return  # never write before the saved state was read
+        self.state = replace(self.state, scores=self.scores.to_dict())
+        save_state(self.state_path, self.state)
+
+    # -- chain ----------------------------------------------------------------------------
+
+    async def on_metagraph(self, metagraph: Metagraph) -> None:
+        self.scores.sync_hotkeys(list(metagraph.hotkeys))
+        self.hyperparameters = await self.chain.hyperparameters(self.netuid)
+
+    async def maybe_set_weights(self, block: int) -> bool:
+        """Set weights when due; a refusal is logged and retried next time, scores untouched."""
+        assert self.state is not None and self.metagraph is not None and self.uid is not None
+        params = self.hyperparameters or await self.chain.hyperparameters(self.netuid)
+        due = rounds.weights_due(
+            block,
+            self.state.last_weight_block,
+            int(self.metagraph.last_update[self.uid]),
+            self.config.validator.weights_every,
+            params.weights_rate_limit,
+        )
+        if not due:
+            return False
+        if not np.any(self.scores.scores > 0):
+            self.log.info("weights due at block {} but no miner has a score yet", block)
+            return False
+        try:
+            uids, weights = conform_weights(
+                self.scores.scores,
+                n=self.scores.n,
+                max_weight_limit_u16=params.max_weights_limit,
+                min_allowed_weights=params.min_allowed_weights,
+            )
+            receipt = await self.chain.set_weights(
+                self.wallet,
+                self.netuid,
+                uids.tolist(),
+                weights.tolist(),
+                version_key=params.weights_version,
+            )
+        except ChainError as exc:
+            self.metrics.weight_sets.labels(result=exc.code).inc()
+            self.log.warning("set_weights refused at block {}: {}; retrying next round", block, exc)
+            return False
+        except ValueError as exc:  # the subnet's limits cannot be met with these scores
+            self.metrics.weight_sets.labels(result="unconformable").inc()
+            self.log.warning("cannot conform weights to the subnet's limits: {}", exc)
+            return False
+        self.state = replace(self.state, last_weight_block=receipt.block)
+        self.metrics.weight_sets.labels(result="ok").inc()
+        how = f"committed for reveal round {receipt.reveal_round}" if receipt.committed else "set"
+        self.log.info("weights {} at block {} on {} uids", how, receipt.block, len(uids))
+        return True
+
+    # -- rounds ---------------------------------------------------------------------------
+
+    async def run_round(self) -> RoundReport:
+        """Query, verify, reward and score one sample of miners; then count the round."""
+        assert self.state is not None and self.metagraph is not None
+        started = time.perf_counter()
+        metagraph = self.metagraph
+        block = await self.chain.block()
+        round_index = self.state.round
+        uids = rounds.rotating_sample(
+            rounds.serving_uids(metagraph, self.uid),
+            self.config.validator.sample_size,
+            round_index,
+        )
+        seed = round_seed(self.state.task_secret, round_index, block)
+        tasks = checking.fitting_tasks(
+            seed, len(uids), self.config.validator.max_tokens, self.model_name, self.checker.fits
+        )
+        queries = checking.build_queries(metagraph, uids, tasks)
+        replies = await checking.send_queries(self.client, queries, self.config.validator.timeout)
+        results = await asyncio.to_thread(checking.judge_round, queries, replies, self.checker)
+        rewards = round_rewards(
+            {r.uid: r.outcome for r in results},
+            self.config.validator.reference_tps,
+            self.config.validator.speed_weight,
+        )
+        self._fold(results, rewards)
+        self.state = replace(self.state, round=round_index + 1)
+        report = RoundReport(
+            round_index, block, tuple(results), rewards, time.perf_counter() - started
+        )
+        self._count(report)
+        self.log.info("{}", report.summary())
+        return report
+
+    def _fold(self, results: list[checking.Result], rewards: dict[int, float]) -> None:
+        """Rewards into the moving average, skipping uids whose hotkey changed mid-round.
+
+        An answer that came back signed and failed verification is proof of a wrong answer,
+        which an honest miner does not give: with `--validator.reset_on_failure` its score
+        restarts from zero, so occasional lucky passes cannot keep a cheater's score up.
+        """
+        current = self.metagraph.hotkeys if self.metagraph else ()
+        kept = [r for r in results if r.uid < len(current) and current[r.uid] == r.hotkey]
+        if len(current) != self.scores.n:
+            self.scores.sync_hotkeys(list(current))
+        self.scores.update(
+            [r.uid for r in kept], [r.hotkey for r in kept], [rewards[r.uid] for r in kept]
+        )
+        if self.config.validator.reset_on_failure:
+            for r in kept:
+                if r.answered and not r.outcome.verified:
+                    self.scores.scores[r.uid] = 0.0
+
+    def _count(self, report: RoundReport) -> None:
+        m = self.metrics
+        m.rounds.inc()
+        m.round_seconds.observe(report.seconds)
+        m.block.set(report.block)
+        for r in report.results:
+            m.queries.labels(outcome="answered" if r.answered else r.detail.split(" ")[0]).inc()
+            if r.answered:
+                m.verifications.labels(result="pass" if r.outcome.verified else "fail").inc()
+            if r.outcome.verified and r.outcome.seconds is not None:
+                m.request_latency.observe(r.outcome.seconds)
+                m.generated_tokens.inc(r.outcome.completion_tokens)
+        m.set_scores({uid: float(s) for uid, s in enumerate(self.scores.scores) if s > 0})
+
+    async def step(self) -> RoundReport:
+        """One round, weights if due, state saved: what the loop repeats."""
+        report = await self.run_round()
+        await self.maybe_set_weights(report.block)
+        self.save()
+        return report
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.load()
+        await self.check_start()
+        self.start_metrics()
+        self.save()
+
+    async def run(self) -> None:
+        sync: asyncio.Task | None = None
+        stopper = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await self.start()
+            sync = asyncio.create_task(self.sync_loop())
+            interval = self.config.validator.round_interval
+            while not self.stopping.is_set():
+                started = time.monotonic()
+                round_task = asyncio.ensure_future(self.step())
+                await asyncio.wait({round_task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                await self._finish_round(round_task)
+                await self.sleep(interval - (time.monotonic() - started))
+        finally:
+            stopper.cancel()
+            if sync is not None:
+                sync.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sync
+            self.save()
+            await self.client.aclose()
+            self.stop_metrics()
+            self.log.info("stopped; state saved to {}", self.state_path)
+
+    async def _finish_round(self, round_task: asyncio.Future) -> None:
+        """A round in flight at stop gets the shutdown timeout to finish, then is cancelled.
+
+        A round that fails is logged and the loop goes on: the next round starts afresh, and
+        the scores of earlier rounds are kept.
+        """
+        if not round_task.done():
+            done, _ = await asyncio.wait({round_task}, timeout=self.config.neuron.shutdown_timeout)
+            if not done:
+                self.log.warning("round did not finish within the shutdown timeout: dropped")
+                round_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await round_task
+                return
+        try:
+            round_task.result()
+        except (ChainError, OSError) as exc:
+            self.log.warning("round failed ({}); trying again next round", exc)
+        except Exception:
+            self.log.exception("round failed; trying again next round")
+
+
+async def build(config: Config) -> Validator:
+    """Wallet, chain and registration first (cheap), then the model (slow)."""
+    wallet = load_wallet(config)
+    chain = connect_chain(config)
+    await preflight(chain, config, wallet.hotkey.ss58_address)
+    return Validator(config, chain, wallet, load_checker(config))
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = sys.argv[1:] if argv is None else argv
+        config = load_config(VALIDATOR, args, prog="subnet validator")
+        require_model(config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    setup_logging(config.logging.debug, "validator")
+    return run_neuron(config, build)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
