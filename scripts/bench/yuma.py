@@ -73,6 +73,10 @@ def median_ms(fn, reps: int) -> float:
 
 
 # ---------------------------------------------------------------- per-neuron loop baseline
+# The chain's sparse path (SPEC §4) ported function by function to Python lists and loops,
+# in float: what a first implementation that follows the spec looks like.
+
+Rows = list[list[tuple[int, float]]]
 
 
 def _normalize(xs: list[float]) -> list[float]:
@@ -80,8 +84,47 @@ def _normalize(xs: list[float]) -> list[float]:
     return [x / total for x in xs] if total else list(xs)
 
 
+def _col_normalize(rows: Rows, n: int) -> Rows:
+    sums = [0.0] * n
+    for row in rows:
+        for j, v in row:
+            sums[j] += v
+    return [[(j, v / sums[j] if sums[j] else v) for j, v in row] for row in rows]
+
+
+def _median(stake: list[float], score: list[float], part: list[int], minority, lo, hi) -> float:
+    if not part:
+        return 0.0
+    if len(part) == 1:
+        return score[part[0]]
+    pivot = score[part[len(part) // 2]]
+    lower = [i for i in part if score[i] < pivot]
+    upper = [i for i in part if score[i] > pivot]
+    lo_stake = sum(stake[i] for i in lower)
+    hi_stake = sum(stake[i] for i in upper)
+    if lo + lo_stake <= minority < hi - hi_stake:
+        return pivot
+    if minority < lo + lo_stake and lower:
+        return _median(stake, score, lower, minority, lo, lo + lo_stake)
+    if hi - hi_stake <= minority and upper:
+        return _median(stake, score, upper, minority, hi - hi_stake, hi)
+    return pivot
+
+
+def _ema(new: Rows, old: Rows, alpha: float, n: int) -> Rows:
+    out: Rows = []
+    for new_row, old_row in zip(new, old, strict=True):
+        dense = [0.0] * n
+        for j, v in new_row:
+            dense[j] += alpha * v
+        for j, v in old_row:
+            dense[j] += (1 - alpha) * v
+        out.append([(j, v) for j, v in enumerate(dense) if v > 0])
+    return out
+
+
 def loop_epoch(inp: EpochInput, params: EpochParams) -> list[int]:
-    """SPEC §4 with Python lists and loops over neurons (float); returns emission per uid."""
+    """One epoch, the chain's sparse path in Python loops; returns emission per uid."""
     n = inp.n
     stake = _normalize([float(s) if s >= params.min_stake else 0.0 for s in inp.stake.tolist()])
     last_update = inp.last_update.tolist()
@@ -89,85 +132,54 @@ def loop_epoch(inp: EpochInput, params: EpochParams) -> list[int]:
     permit = inp.validator_permit.tolist()
     active = [last_update[i] + params.activity_cutoff_blocks >= inp.current_block for i in range(n)]
     active_stake = _normalize([stake[i] if active[i] and permit[i] else 0.0 for i in range(n)])
-    weights: list[dict[int, float]] = [{} for _ in range(n)]
+    weights: Rows = [[] for _ in range(n)]
     for i, j, w in zip(
-        inp.weights.rows.tolist(), inp.weights.cols.tolist(), inp.weights.vals.tolist(), strict=True
+        *(a.tolist() for a in (inp.weights.rows, inp.weights.cols, inp.weights.vals)), strict=True
     ):
         if permit[i] and i != j and last_update[i] > registered[j]:
-            weights[i][j] = float(w)
-    for row in weights:
-        total = sum(row.values())
-        for j in row:
-            row[j] = row[j] / total if total else 0.0
-    kappa = params.kappa_u16 / 65_535
+            weights[i].append((j, float(w)))
+    weights = [[(j, w / sum(v for _, v in row)) for j, w in row] if row else [] for row in weights]
     voters = [i for i in range(n) if active_stake[i] > 0]
-    voter_stake = _normalize([active_stake[i] for i in voters])
-    consensus = [0.0] * n
-    for j in range(n):
-        column = sorted(
-            (weights[i].get(j, 0.0), s) for i, s in zip(voters, voter_stake, strict=True)
-        )
-        minority = sum(voter_stake) - kappa
-        running = 0.0
-        consensus[j] = column[-1][0] if column else 0.0
-        for value, s in column:
-            running += s
-            if running > minority:
-                consensus[j] = value
-                break
-    clipped = [
-        {j: min(w, consensus[j]) for j, w in row.items() if consensus[j] > 0 or w <= consensus[j]}
-        for row in weights
+    use_stake = _normalize([active_stake[i] for i in voters])
+    minority = sum(use_stake) - params.kappa_u16 / 65_535
+    use_score = [[0.0] * len(voters) for _ in range(n)]
+    for k, i in enumerate(voters):
+        for j, w in weights[i]:
+            use_score[j][k] = w
+    part = list(range(len(voters)))
+    consensus = [
+        _median(use_stake, use_score[j], part, minority, 0.0, sum(use_stake)) for j in range(n)
     ]
+    clipped: Rows = []
+    for row in weights:
+        clipped.append(
+            [(j, min(w, consensus[j])) for j, w in row if w <= consensus[j] or consensus[j] > 0]
+        )
     ranks = [0.0] * n
     for i in range(n):
-        for j, w in clipped[i].items():
+        for j, w in clipped[i]:
             ranks[j] += active_stake[i] * w
     incentive = _normalize(ranks)
-    alpha = 1.0 - params.bonds_moving_average / 1_000_000
-    old: list[dict[int, float]] = [{} for _ in range(n)]
+    last_tempo = max(inp.current_block - params.tempo, 0)
+    bonds: Rows = [[] for _ in range(n)]
     for i, j, b in zip(
-        inp.bonds.rows.tolist(), inp.bonds.cols.tolist(), inp.bonds.vals.tolist(), strict=True
+        *(a.tolist() for a in (inp.bonds.rows, inp.bonds.cols, inp.bonds.vals)), strict=True
     ):
-        old[i][j] = float(b)
-    ema: list[dict[int, float]] = [{} for _ in range(n)]
+        if last_tempo > registered[j]:
+            bonds[i].append((j, b / 65_535 if params.yuma3 else float(b)))
+    alpha = 1.0 - params.bonds_moving_average / 1_000_000
     if params.yuma3:
-        for i in range(n):
-            for j in set(clipped[i]) | set(old[i]):
-                value = alpha * clipped[i].get(j, 0.0) + (1 - alpha) * old[i].get(j, 0.0) / 65_535
-                if value > 0:
-                    ema[i][j] = value
+        ema = _ema(clipped, bonds, alpha, n)
+        normed = _col_normalize(ema, n)
+        dividends = [
+            active_stake[i] * sum(v * incentive[j] for j, v in normed[i]) for i in range(n)
+        ]
     else:
-        for matrix in (old,):
-            sums = [0.0] * n
-            for row in matrix:
-                for j, v in row.items():
-                    sums[j] += v
-            for row in matrix:
-                for j in row:
-                    row[j] = row[j] / sums[j] if sums[j] else row[j]
-        delta = [{j: w * active_stake[i] for j, w in clipped[i].items()} for i in range(n)]
-        sums = [0.0] * n
-        for row in delta:
-            for j, v in row.items():
-                sums[j] += v
-        for i in range(n):
-            for j in set(delta[i]) | set(old[i]):
-                d = delta[i].get(j, 0.0) / sums[j] if sums[j] else 0.0
-                value = alpha * d + (1 - alpha) * old[i].get(j, 0.0)
-                if value > 0:
-                    ema[i][j] = value
-    col_sums = [0.0] * n
-    for row in ema:
-        for j, v in row.items():
-            col_sums[j] += v
-    dividends = [0.0] * n
-    for i in range(n):
-        for j, v in ema[i].items():
-            if col_sums[j]:
-                dividends[i] += v / col_sums[j] * incentive[j]
-        if params.yuma3:
-            dividends[i] *= active_stake[i]
+        delta = _col_normalize(
+            [[(j, w * active_stake[i]) for j, w in clipped[i]] for i in range(n)], n
+        )
+        ema = _col_normalize(_ema(delta, _col_normalize(bonds, n), alpha, n), n)
+        dividends = [sum(incentive[j] * v for j, v in ema[i]) for i in range(n)]
     dividends = _normalize(dividends)
     total = sum(incentive) + sum(dividends)
     return [
