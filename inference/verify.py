@@ -1,0 +1,244 @@
+"""The validator's verifier: one teacher-forced forward pass per completion (or per batch).
+
+    verifier = Verifier.from_pretrained("runs/tiny")       # or Verifier(model, tokenizer)
+    verdict = verifier.verify(request, token_ids, logprobs, finish_reason="stop", usage=usage)
+    verdicts = verifier.verify_many([VerifyItem.of(request, completion), ...])
+
+The verifier tokenises the prompt itself from the request (the miner's prompt token ids are
+compared, never trusted), runs its own copy of the model once over prompt + completion, and
+hands what the model says about every completion token to the rules in inference.judge,
+whose docstring lists every check and its reason code. Thresholds are ``VerifyConfig``.
+
+``verify_many`` verifies several completions in one forward pass (left-padded, keeping only
+the logits of completion positions), split into passes of at most ``max_batch_tokens``.
+Malformed input (token ids outside the vocabulary, claimed logprobs of the wrong length or
+not finite, an unknown finish reason, more tokens than the context holds, an invalid
+request) raises InvalidCompletion or InvalidRequest before any model work; a validator
+scores those as failed verifications. The verifier is synchronous: run it in a thread
+(``asyncio.to_thread``) from async code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from inference.judge import Evidence, judge
+from inference.kv_batch import logits_to_keep_kwarg
+from inference.loading import LoadedModel, load_model
+from inference.prompts import Limits, prepare
+from inference.sampling import log_probs, mass_above, ranks, sampling_probs
+from inference.types import (
+    FINISH_REASONS,
+    InvalidCompletion,
+    TokenLogprob,
+    Usage,
+    Verdict,
+    VerifyConfig,
+    VerifyItem,
+)
+
+
+class Verifier:
+    """Checks completions against the verifier's own model; see the module docstring."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        config: VerifyConfig | None = None,
+        *,
+        context_length: int,
+        eos_token_ids: frozenset[int],
+        device: torch.device | None = None,
+    ):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config or VerifyConfig()
+        self.eos_token_ids = eos_token_ids
+        self.device = device or next(model.parameters()).device
+        self.limits = Limits(context_length, context_length)
+        self.vocab_size = int(model.get_output_embeddings().weight.shape[0])
+        pad = tokenizer.pad_token_id
+        self._pad = pad if pad is not None else min(eos_token_ids, default=0)
+        self._keep_kwarg = logits_to_keep_kwarg(model)
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedModel, config: VerifyConfig | None = None) -> Verifier:
+        return cls(
+            loaded.model,
+            loaded.tokenizer,
+            config,
+            context_length=loaded.context_length,
+            eos_token_ids=loaded.eos_token_ids,
+            device=loaded.device,
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str,
+        config: VerifyConfig | None = None,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+    ) -> Verifier:
+        return cls.from_loaded(load_model(name_or_path, device=device, dtype=dtype), config)
+
+    def verify(
+        self,
+        request,
+        token_ids: Sequence[int],
+        logprobs: Sequence[float],
+        *,
+        finish_reason: str,
+        usage: Usage,
+        prompt_token_ids: Sequence[int] | None = None,
+        top_logprobs: Sequence[Sequence[TokenLogprob]] | None = None,
+    ) -> Verdict:
+        item = VerifyItem(
+            request, token_ids, logprobs, finish_reason, usage, prompt_token_ids, top_logprobs
+        )
+        return self.verify_many([item])[0]
+
+    def verify_completion(self, request, completion) -> Verdict:
+        return self.verify_many([VerifyItem.of(request, completion)])[0]
+
+    def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]:
+        return [
+            judge(item, prompt_ids, evidence, self.config, self.eos_token_ids, self._decode)
+            for item, (prompt_ids, evidence) in zip(items, self.evidence(items), strict=True)
+        ]
+
+    def evidence(self, items: Sequence[VerifyItem]) -> list[tuple[list[int], Evidence]]:
+        """Per item, the verifier's prompt ids and what its model says about each token.
+
+        What verify_many judges; inference.calibrate reads it to measure honest margins.
+        """
+        prompts = [self._check(item) for item in items]  # every refusal before any model work
+        found: list[tuple[list[int], Evidence]] = []
+        for chunk in self._chunks(items, prompts):
+            logits = self._completion_logits([items[i] for i in chunk], [prompts[i] for i in chunk])
+            found.extend(
+                (prompts[i], self._evidence(items[i], item_logits))
+                for i, item_logits in zip(chunk, logits, strict=True)
+            )
+        return found
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def _check(self, item: VerifyItem) -> list[int]:
+        prompt_ids = prepare(self.tokenizer, item.request, self.limits)
+        tokens, claimed = list(item.token_ids), list(item.logprobs)
+        if not tokens:
+            raise InvalidCompletion("the completion has no tokens")
+        if any(isinstance(t, bool) or not isinstance(t, int) for t in tokens):
+            raise InvalidCompletion("completion token ids must be integers")
+        bad = next((t for t in tokens if not 0 <= t < self.vocab_size), None)
+        if bad is not None:
+            raise InvalidCompletion(
+                f"token id {bad} is outside the vocabulary (0..{self.vocab_size - 1})"
+            )
+        if len(claimed) != len(tokens):
+            raise InvalidCompletion(
+                f"{len(claimed)} claimed logprobs for {len(tokens)} tokens: give one per token"
+            )
+        if not all(isinstance(v, int | float) and math.isfinite(v) for v in claimed):
+            raise InvalidCompletion("claimed logprobs must be finite numbers")
+        if item.finish_reason not in FINISH_REASONS:
+            raise InvalidCompletion(
+                f"finish_reason {item.finish_reason!r} is not one of {', '.join(FINISH_REASONS)}"
+            )
+        if len(prompt_ids) + len(tokens) > self.limits.context_length:
+            raise InvalidCompletion(
+                f"prompt ({len(prompt_ids)}) + completion ({len(tokens)}) tokens exceed the "
+                f"model's context of {self.limits.context_length}"
+            )
+        if item.top_logprobs is not None:
+            self._check_alternatives(item.top_logprobs, len(tokens))
+        return prompt_ids
+
+    def _check_alternatives(self, top: Sequence[Sequence[TokenLogprob]], n_tokens: int) -> None:
+        if len(top) != n_tokens:
+            raise InvalidCompletion(
+                f"{len(top)} top_logprobs entries for {n_tokens} tokens: give one per token"
+            )
+        for entry in top:
+            for token_id, logprob in entry:
+                if not 0 <= token_id < self.vocab_size or not math.isfinite(logprob):
+                    raise InvalidCompletion(
+                        f"top_logprobs has an invalid entry ({token_id}, {logprob})"
+                    )
+
+    def _chunks(self, items: Sequence[VerifyItem], prompts: list[list[int]]) -> list[list[int]]:
+        """Indices of items per forward pass, each pass within max_batch_tokens (padded)."""
+        chunks: list[list[int]] = []
+        current: list[int] = []
+        width = 0
+        for i, item in enumerate(items):
+            length = len(prompts[i]) + len(item.token_ids) - 1
+            new_width = max(width, length)
+            if current and new_width * (len(current) + 1) > self.config.max_batch_tokens:
+                chunks.append(current)
+                current, new_width = [], length
+            current.append(i)
+            width = new_width
+        if current:
+            chunks.append(current)
+        return chunks
+
+    @torch.inference_mode()
+    def _completion_logits(
+        self, items: list[VerifyItem], prompts: list[list[int]]
+    ) -> list[torch.Tensor]:
+        """Per item, logits [n_tokens, vocab] predicting each of its completion tokens."""
+        # The last completion token is never an input: nothing is predicted after it.
+        rows = [p + list(item.token_ids)[:-1] for item, p in zip(items, prompts, strict=True)]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self._pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, row in enumerate(rows):
+            ids[r, width - len(row) :] = torch.tensor(row)
+            mask[r, width - len(row) :] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        keep = max(len(item.token_ids) for item in items)
+        kwargs = {self._keep_kwarg: keep} if self._keep_kwarg else {}
+        logits = self.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, **kwargs
+        ).logits
+        return [logits[r, logits.shape[1] - len(item.token_ids) :] for r, item in enumerate(items)]
+
+    def _evidence(self, item: VerifyItem, logits: torch.Tensor) -> Evidence:
+        tokens = torch.tensor(list(item.token_ids), device=logits.device)
+        lp = log_probs(logits)
+        best = lp.max(dim=-1)
+        chosen = lp.gather(-1, tokens[:, None]).squeeze(-1)
+        request = item.request
+        mass = eos = None
+        if not request.greedy:
+            temperature = torch.full((len(tokens),), request.temperature, device=logits.device)
+            probs = sampling_probs(logits, temperature)
+            mass = mass_above(probs, tokens).tolist()
+            eos_index = torch.tensor(
+                sorted(self.eos_token_ids), dtype=torch.long, device=logits.device
+            )
+            eos = probs.index_select(-1, eos_index).sum(-1).tolist()
+        alternatives = None
+        if item.top_logprobs is not None:
+            alternatives = [
+                [float(lp[i, token_id]) for token_id, _ in entry]
+                for i, entry in enumerate(item.top_logprobs)
+            ]
+        return Evidence(
+            logprobs=chosen.tolist(),
+            ranks=ranks(lp, tokens).tolist(),
+            best_logprobs=best.values.tolist(),
+            best_ids=best.indices.tolist(),
+            mass_above=mass,
+            eos_probs=eos,
+            alternative_logprobs=alternatives,
+        )
