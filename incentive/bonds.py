@@ -23,9 +23,9 @@ class Ema:
 
 
 def col_normalize(ar, x: np.ndarray) -> np.ndarray:
-    """inplace_col_normalize_sparse: divide each column by its sum where the sum is non-zero."""
-    sums = ar.sum(x, axis=0)
-    return np.where(sums != 0, ar.div(x, sums[None, :]), x)
+    """inplace_col_normalize_sparse for non-negative x: each column over its sum. A column
+    whose sum is 0 holds only zeros, which safe_div's 0 leaves as they were."""
+    return ar.div(x, ar.sum(x, axis=0)[None, :])
 
 
 def interpolate(ar, w, w_has, clipped, clipped_has, beta):
@@ -55,25 +55,24 @@ def alpha_sigmoid(ar, consensus, weight, bond, alpha_low, alpha_high, steepness:
     return np.clip(alpha, alpha_low, alpha_high)
 
 
-def ema_liquid(ar, new, new_has, old, old_has, alpha) -> tuple[np.ndarray, np.ndarray]:
+def ema_liquid(ar, new, new_has, old, alpha) -> tuple[np.ndarray, np.ndarray]:
     """mat_ema_alpha_sparse: min(1, (1-α)·old + max(0, α·new)) for entries present in `new`.
 
     chain quirk (SPEC §8.1): sparse liquid-alpha EMA drops bonds absent from W^b instead of
     decaying them, so a bond whose weight was clipped away or never set vanishes at once.
     """
-    decayed = np.where(old_has, ar.mul(ar.one - alpha, old), ar.zero)
+    decayed = ar.mul(ar.one - alpha, old)  # absent entries hold 0
     increment = np.maximum(ar.mul(alpha, new), ar.zero)
     value = np.minimum(decayed + increment, ar.one)
     has = new_has & (value > 0)
     return np.where(has, value, ar.zero), has
 
 
-def ema_constant(ar, new, new_has, old, old_has, alpha) -> tuple[np.ndarray, np.ndarray]:
-    """mat_ema_sparse: α·new + (1-α)·old over the union of entries, keeping entries > 0."""
-    value = np.where(new_has, ar.mul(alpha, new), ar.zero)
-    value = value + np.where(old_has, ar.mul(ar.one - alpha, old), ar.zero)
-    has = value > 0
-    return np.where(has, value, ar.zero), has
+def ema_constant(ar, new, old, alpha) -> tuple[np.ndarray, np.ndarray]:
+    """mat_ema_sparse: α·new + (1-α)·old over the union of entries, keeping entries > 0
+    (absent entries hold 0 in both matrices, and every term is non-negative)."""
+    value = ar.mul(alpha, new) + ar.mul(ar.one - alpha, old)
+    return value, value > 0
 
 
 def _visible(order, has: np.ndarray) -> np.ndarray:
@@ -96,10 +95,10 @@ def yuma3_ema(ar, params, wb, wb_has, wb_order, bonds, bonds_has, bonds_order, c
         alpha = alpha_sigmoid(
             ar, consensus[None, :], w_seen, b_seen, low, high, params.alpha_sigmoid_steepness
         )
-        value, has = ema_liquid(ar, wb, wb_has, bonds, bonds_has, alpha)
+        value, has = ema_liquid(ar, wb, wb_has, bonds, alpha)
         return Ema(value, has, weights_order=True)
     alpha = ar.one_minus_bma(params.bonds_moving_average)
-    value, has = ema_constant(ar, wb, wb_has, bonds, bonds_has, alpha)
+    value, has = ema_constant(ar, wb, bonds, alpha)
     return Ema(value, has, weights_order=False)
 
 
@@ -110,7 +109,7 @@ def yuma3_dividends(ar, ema: Ema, incentive, active_stake_rows):
     return ar.mul(per_validator, active_stake_rows)
 
 
-def old_yuma(ar, params, wb, wb_has, bonds_raw, bonds_has, active_stake_rows, incentive):
+def old_yuma(ar, params, wb, bonds_raw, active_stake_rows, incentive):
     """Old Yuma bonds (SPEC §4.11a). Returns (EMA bonds, unnormalised dividends, stored values).
 
     Stored bonds (`bonds_raw`, integer u16) are column-normalised on load; the EMA is
@@ -118,9 +117,9 @@ def old_yuma(ar, params, wb, wb_has, bonds_raw, bonds_has, active_stake_rows, in
     """
     col_sum = bonds_raw.sum(axis=0)[None, :]  # raw u16 values, absent entries are 0
     bonds = np.where(col_sum > 0, ar.int_ratio(bonds_raw, np.maximum(col_sum, 1)), ar.zero)
-    delta = col_normalize(ar, np.where(wb_has, ar.mul(wb, active_stake_rows[:, None]), ar.zero))
+    delta = col_normalize(ar, ar.mul(wb, active_stake_rows[:, None]))
     alpha = ar.one_minus_bma(params.bonds_moving_average)
-    value, has = ema_constant(ar, delta, wb_has, bonds, bonds_has, alpha)
+    value, has = ema_constant(ar, delta, bonds, alpha)
     value = col_normalize(ar, value)
     dividends = ar.sum(ar.mul(incentive[None, :], value), axis=1)
     col_max = value.max(axis=0) if value.shape[0] else np.zeros(value.shape[1], value.dtype)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-GRID_SCALE = float(1 << 32)  # float mode keeps values on the I32F32 grid
-
 
 def partition_search(stake, scores, minority, partition_lo, partition_hi, exact: bool):
     """The chain's `weighted_median` for every column of `scores` (V, k) at once.
@@ -79,21 +77,17 @@ def quantile_by_sorting(stake, scores, minority, exact: bool) -> np.ndarray:
     one whose cumulative stake exceeds minority (the maximum when none does). Sums are exact
     integers in both modes (on the 2^-32 grid in float mode), so ties resolve identically.
     """
-    scores = np.asarray(scores)
-    n_rows, n_cols = scores.shape
+    by_col = np.ascontiguousarray(np.asarray(scores).T)  # (k, V)
+    n_cols, n_rows = by_col.shape
     if n_rows == 0:
         return np.zeros(n_cols, dtype=np.int64 if exact else np.float64)
-    # One int64 sort per column of (score bits << row bits | row): scores are I32F32 bits in
-    # [0, 2^33] (or floats on that grid), so key order is score order, ties by row.
-    bits = scores if exact else np.rint(scores * GRID_SCALE).astype(np.int64)
-    row_bits = max(int(n_rows - 1).bit_length(), 1)
-    keys = np.sort((bits.T << row_bits) | np.arange(n_rows), axis=1)
-    rows = keys & ((1 << row_bits) - 1)
-    cumulative = np.cumsum(np.asarray(stake)[rows], axis=1)
-    over = cumulative > minority
-    first = np.where(over[:, -1], np.argmax(over, axis=1), n_rows - 1)
-    chosen = keys[np.arange(n_cols), first] >> row_bits
-    return chosen if exact else chosen / GRID_SCALE
+    # The order inside a group of equal scores does not matter: whichever member's stake
+    # crosses minority, the value returned is the group's common score.
+    order = np.argsort(by_col, axis=1)
+    cumulative = np.cumsum(np.asarray(stake)[order], axis=1)
+    first = np.minimum((cumulative <= minority).sum(axis=1), n_rows - 1)
+    cols = np.arange(n_cols)
+    return by_col[cols, order[cols, first]]
 
 
 def weighted_median_col(ar, stake: np.ndarray, scores: np.ndarray, majority) -> np.ndarray:

@@ -155,10 +155,8 @@ def run_epoch(inp: EpochInput, params: EpochParams, mode: str = "exact") -> Epoc
         dividends[rows_used] = bondmath.yuma3_dividends(ar, ema, incentive, a_rows)
         stored = ema.value
     else:
-        b, b_has = to_dense(compact[bond_r], bond_c, bond_v, shape, np.int64)
-        ema, dividends[rows_used], stored = bondmath.old_yuma(
-            ar, params, wb, wb_has, b, b_has, a_rows, incentive
-        )
+        b, _ = to_dense(compact[bond_r], bond_c, bond_v, shape, np.int64)
+        ema, dividends[rows_used], stored = bondmath.old_yuma(ar, params, wb, b, a_rows, incentive)
     dividends = normalize(ar, dividends)
 
     # §4.12 the in-epoch split and its fall-backs.
@@ -176,9 +174,7 @@ def run_epoch(inp: EpochInput, params: EpochParams, mode: str = "exact") -> Epoc
     # §4.13 stored bonds: permit_new rows get the EMA row; every other row is written empty
     # (persist_mechanism_epoch_terms inserts each uid's `bond`, which defaults to empty).
     order = (wb_order if ema.weights_order else None) if params.yuma3 else None
-    er, ec = entries_in_order(order, ema.has)
-    keep = permit_new[rows_used[er]]
-    er, ec = er[keep], ec[keep]
+    er, ec = entries_in_order(order, ema.has & permit_new[rows_used][:, None])
     values = ar.to_u16(stored.reshape(-1)[er * n + ec])
     new_bonds = SparseRows(n, rows_used[er].astype(np.int64), ec.astype(np.int64), values)
 

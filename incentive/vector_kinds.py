@@ -345,7 +345,7 @@ def _mat_ema_alpha(vector: dict, mode: str):
     dense = vector["kind"].endswith("dense")
     new_has = np.ones(new.shape, bool) if dense else new != 0
     old_has = np.ones(old.shape, bool) if dense else old != 0
-    got, _ = ema_liquid(ar, new, new_has, old, old_has, alpha)
+    got, _ = ema_liquid(ar, new, new_has, np.where(old_has, old, ar.zero), alpha)
     problems: list[str] = []
     want = vector["expected"]["result"]
     return _compare_in_mode(ar, problems, "result", got, want, vector["tolerance"]), problems
@@ -367,7 +367,7 @@ def _liquid_alpha_equal(vector: dict, mode: str):
         liquid = weights  # mat_ema_alpha returns `new` when the alpha rows are too short
     else:
         alpha = alpha_sigmoid(ar, consensus[None, :], weights, bonds, low, high, steep)
-        liquid, _ = ema_liquid(ar, weights, everything, bonds, everything, alpha)
+        liquid, _ = ema_liquid(ar, weights, everything, bonds, alpha)
     constant = ar.one_minus_bma(int(inputs["bonds_moving_average"]))
     plain = ar.mul(constant, weights) + ar.mul(ar.one - constant, bonds)
     problems: list[str] = []
