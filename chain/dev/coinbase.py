@@ -24,11 +24,12 @@ import numpy as np
 from chain.dev.accounts import add_alpha
 from chain.dev.commit_reveal import earliest_commit_blocks, epoch_due, reveal_due_commits
 from chain.dev.params import MAX_EPOCHS_PER_BLOCK, VALIDATOR_TAKE_U16, activity_cutoff_blocks
+from chain.dev.rows import from_sparse, to_sparse
 from chain.dev.state import DevState, Subnet
 from chain.dev.weights import owner_uid
 from incentive.emission import alpha_block_emission, split_block_emission
 from incentive.epoch import run_epoch
-from incentive.types import EpochInput, EpochOutput, EpochParams, SparseRows
+from incentive.types import EpochInput, EpochOutput, EpochParams
 
 U16_MAX = 65_535
 EPOCH_MODE = "exact"
@@ -101,26 +102,14 @@ def epoch_params(state: DevState, subnet: Subnet) -> EpochParams:
     )
 
 
-def _rows(rows: list[list[tuple[int, int]]]) -> SparseRows:
-    lengths = [len(r) for r in rows]
-    flat = [pair for r in rows for pair in r]
-    pairs = np.asarray(flat, dtype=np.int64).reshape(-1, 2)
-    return SparseRows(
-        len(rows),
-        np.repeat(np.arange(len(rows), dtype=np.int64), lengths),
-        pairs[:, 0].copy(),
-        pairs[:, 1].copy(),
-    )
-
-
 def epoch_input(state: DevState, subnet: Subnet, rao_emission: int) -> EpochInput:
     neurons = subnet.neurons
     return EpochInput(
         current_block=state.block,
         stake=np.array([state.hotkey_stake(subnet.netuid, n.hotkey) for n in neurons], np.int64),
         validator_permit=np.array([n.validator_permit for n in neurons], dtype=bool),
-        weights=_rows([n.weights for n in neurons]),
-        bonds=_rows([n.bonds for n in neurons]),
+        weights=to_sparse([n.weights for n in neurons]),
+        bonds=to_sparse([n.bonds for n in neurons]),
         last_update=np.array([n.last_update for n in neurons], dtype=np.int64),
         block_at_registration=np.array([n.registered_at for n in neurons], dtype=np.int64),
         rao_emission=rao_emission,
@@ -170,7 +159,7 @@ def _pay_dividend(state: DevState, subnet: Subnet, hotkey: str, amount: int) -> 
 
 
 def _store_outputs(subnet: Subnet, out: EpochOutput) -> None:
-    bonds = out.bonds.to_lists()
+    bonds = from_sparse(out.bonds)
     columns = zip(
         out.consensus_u16.tolist(),
         out.incentive_u16.tolist(),
@@ -202,4 +191,4 @@ def _store_outputs(subnet: Subnet, out: EpochOutput) -> None:
             bool(values[6]),
             bool(values[7]),
         )
-        neuron.bonds = [(int(u), int(v)) for u, v in row]
+        neuron.bonds = row

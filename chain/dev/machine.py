@@ -15,6 +15,7 @@ from chain.dev import accounts, registration, subnets
 from chain.dev.coinbase import produce_block
 from chain.dev.commit_reveal import commit_timelocked_weights, reveal_target
 from chain.dev.params import PARAMS, activity_cutoff_blocks
+from chain.dev.rows import pairs
 from chain.dev.signing import Transaction, verify
 from chain.dev.state import DevState
 from chain.dev.weights import set_weights
@@ -108,7 +109,7 @@ class DevChain:
 
     def weights(self, netuid: int) -> list[list[list[int]]]:
         """Stored weight rows by uid (revealed weights only; commits are never readable)."""
-        return [[list(pair) for pair in n.weights] for n in self._subnet(netuid).neurons]
+        return [[list(pair) for pair in pairs(n.weights)] for n in self._subnet(netuid).neurons]
 
     def reveal_key(self, netuid: int) -> dict:
         self._subnet(netuid)

@@ -13,6 +13,7 @@ import ipaddress
 
 from chain.dev import args as A
 from chain.dev.accounts import balance
+from chain.dev.rows import pairs, row_from_pairs
 from chain.dev.state import Axon, DevState, Neuron, Subnet
 from chain.errors import ChainError
 
@@ -44,8 +45,10 @@ def replace_neuron(subnet: Subnet, uid: int, hotkey: str, block: int) -> None:
     neuron.last_update = block
     subnet.uids[hotkey] = uid
     for other in subnet.neurons:
-        if any(dest == uid for dest, _ in other.weights):
-            other.weights = [(dest, 0 if dest == uid else w) for dest, w in other.weights]
+        if uid in other.weights[0::2]:
+            other.weights = row_from_pairs(
+                (d, 0 if d == uid else w) for d, w in pairs(other.weights)
+            )
 
 
 def is_immune(subnet: Subnet, uid: int, block: int) -> bool:

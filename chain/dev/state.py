@@ -8,9 +8,11 @@ Amounts are RAO ints, scores u16 ints, blocks ints.
 from __future__ import annotations
 
 import copy
+from array import array
 from dataclasses import dataclass, field
 
 from chain.dev.params import GenesisConfig, default_params
+from chain.dev.rows import empty_row, pairs, row_from_pairs
 
 STATE_FORMAT = 1
 
@@ -34,8 +36,8 @@ class Neuron:
     hotkey: str
     registered_at: int
     last_update: int
-    weights: list[tuple[int, int]] = field(default_factory=list)  # stored row, caller's order
-    bonds: list[tuple[int, int]] = field(default_factory=list)
+    weights: array = field(default_factory=empty_row)  # stored row, caller's order (rows.py)
+    bonds: array = field(default_factory=empty_row)
     validator_permit: bool = False
     active: bool = True
     consensus: int = 0
@@ -47,8 +49,8 @@ class Neuron:
 
     def clear_scores(self) -> None:
         """`clear_neuron`: a replaced uid starts with no scores, weights or bonds."""
-        self.weights = []
-        self.bonds = []
+        self.weights = empty_row()
+        self.bonds = empty_row()
         self.validator_permit = False
         self.active = True
         self.consensus = self.incentive = self.dividends = 0
@@ -178,7 +180,11 @@ def _subnet_to_dict(subnet: Subnet) -> dict:
     out = {name: getattr(subnet, name) for name in _SUBNET_SCALARS}
     out["params"] = dict(subnet.params)
     out["neurons"] = [
-        {**n.__dict__, "weights": [list(p) for p in n.weights], "bonds": [list(p) for p in n.bonds]}
+        {
+            **n.__dict__,
+            "weights": [list(p) for p in pairs(n.weights)],
+            "bonds": [list(p) for p in pairs(n.bonds)],
+        }
         for n in subnet.neurons
     ]
     out["axons"] = {hk: a.__dict__ for hk, a in subnet.axons.items()}
@@ -193,8 +199,8 @@ def _subnet_from_dict(data: dict) -> Subnet:
         Neuron(
             **{
                 **n,
-                "weights": [(int(u), int(v)) for u, v in n["weights"]],
-                "bonds": [(int(u), int(v)) for u, v in n["bonds"]],
+                "weights": row_from_pairs(n["weights"]),
+                "bonds": row_from_pairs(n["bonds"]),
             }
         )
         for n in data["neurons"]

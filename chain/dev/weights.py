@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from chain.dev import args as A
+from chain.dev.rows import make_row
 from chain.dev.state import DevState, Subnet
 from chain.errors import ChainError
 from incentive.weights import max_upscale_u16, max_weight_exceeded
@@ -109,7 +110,7 @@ def apply_weights(
             f"one weight exceeds max_weights_limit {limit}/65535 of the total; spread the weights",
         )
     neuron = subnet.neurons[uid]
-    neuron.weights = list(zip(uids, (int(v) for v in upscaled.tolist()), strict=True))
+    neuron.weights = make_row(uids, upscaled.tolist())
     if not commit_reveal:
         neuron.last_update = state.block
     return {"uid": uid}

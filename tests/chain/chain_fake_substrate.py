@@ -19,6 +19,7 @@ from chain import ChainError
 from chain.dev.accounts import genesis
 from chain.dev.machine import DevChain
 from chain.dev.params import GenesisConfig
+from chain.dev.rows import pairs
 from chain.dev.signing import Transaction
 from chain.dev.subnets import set_hyperparameter, sudo_address
 from chain.subtensor import SubtensorChain
@@ -109,7 +110,7 @@ class FakeSubstrate:
         if (module, name) == ("SubtensorModule", "Weights"):
             subnet = state.subnets.get(int(params[0]))
             neurons = subnet.neurons if subnet else []
-            return [(uid, list(n.weights)) for uid, n in enumerate(neurons) if n.weights]
+            return [(uid, pairs(n.weights)) for uid, n in enumerate(neurons) if n.weights]
         return []
 
     async def query_batch(self, module, name, param_sets, block_hash=None):

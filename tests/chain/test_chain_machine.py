@@ -3,13 +3,13 @@ hyperparameter consistency, and the accounting of an epoch."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from chain_helpers import ALICE, BOB, Dev, neuron, refused
 
 from chain.dev.coinbase import epoch_input, epoch_params
 from chain.dev.commit_reveal import epoch_due
 from chain.dev.params import VALIDATOR_TAKE_U16, GenesisConfig
+from chain.dev.rows import from_sparse, make_row, pairs, to_sparse
 from chain.dev.signing import Transaction, sign
 from chain.dev.state import DevState
 from incentive.emission import alpha_block_emission, split_block_emission
@@ -140,9 +140,9 @@ def test_a_replaced_uid_starts_fresh_and_others_weights_on_it_are_zeroed():
     subnet = dev.chain.state.subnets[netuid]
     replaced = subnet.neurons[1]
     assert replaced.hotkey == neuron(3).hotkey.ss58_address
-    assert (replaced.weights, replaced.bonds, replaced.emission) == ([], [], 0)
+    assert (pairs(replaced.weights), pairs(replaced.bonds), replaced.emission) == ([], [], 0)
     assert replaced.last_update == replaced.registered_at == dev.chain.state.block
-    assert subnet.neurons[0].weights == [(1, 0), (2, 65535)]
+    assert pairs(subnet.neurons[0].weights) == [(1, 0), (2, 65535)]
 
 
 def test_the_stake_threshold_guards_weights_except_for_the_owner():
@@ -225,9 +225,7 @@ def test_the_epoch_stores_exactly_what_run_epoch_returns():
     assert [n.dividends for n in subnet.neurons] == expected.dividends_u16.tolist()
     assert [n.emission for n in subnet.neurons] == expected.emission.tolist()
     assert [n.validator_permit for n in subnet.neurons] == expected.validator_permit.tolist()
-    assert [n.bonds for n in subnet.neurons] == [
-        [tuple(p) for p in row] for row in expected.bonds.to_lists()
-    ]
+    assert [pairs(n.bonds) for n in subnet.neurons] == expected.bonds.to_lists()
 
 
 def test_dividends_pay_the_take_to_the_owner_and_the_rest_by_stake():
@@ -260,6 +258,11 @@ def test_state_survives_a_round_trip_through_its_stored_form():
     dev.mine(3)
     copy = DevState.from_dict(dev.chain.state.to_dict())
     assert copy == dev.chain.state
-    assert np.array_equal(
-        copy.subnets[netuid].neurons[0].bonds, dev.chain.state.subnets[netuid].neurons[0].bonds
-    )
+    assert copy.subnets[netuid].neurons[0].bonds == dev.chain.state.subnets[netuid].neurons[0].bonds
+
+
+def test_stored_rows_convert_to_sparse_rows_and_back_unchanged():
+    rows = [make_row([3, 0, 7], [5, 0, 65535]), make_row([], []), make_row([1], [2])]
+    sparse = to_sparse(rows)
+    assert sparse.to_lists() == [[(3, 5), (0, 0), (7, 65535)], [], [(1, 2)]]
+    assert from_sparse(sparse) == rows
