@@ -46,8 +46,9 @@ def load_vectors(path: Path) -> list[dict]:
 
 def run_vector(vector: dict, mode: str) -> Outcome:
     name, kind = vector["name"], vector["kind"]
+    notes: list[str] = []
     if kind == "epoch":
-        diff, problems = run_epoch_vector(vector, mode)
+        diff, problems, notes = run_epoch_vector(vector, mode)
     elif kind.startswith("coinbase."):
         result = run_coinbase(vector)
         if result is None:
@@ -58,7 +59,7 @@ def run_vector(vector: dict, mode: str) -> Outcome:
     else:
         return Outcome(name, "SKIP", 0.0, f"no function of this package maps to kind {kind!r}")
     status = "FAIL" if problems else "PASS"
-    return Outcome(name, status, diff, "; ".join(problems[:3]))
+    return Outcome(name, status, diff, "; ".join(problems[:3] + notes))
 
 
 def main(argv: list[str] | None = None) -> int:

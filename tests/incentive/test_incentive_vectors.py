@@ -88,3 +88,32 @@ def test_repeat_runs_a_step_several_times_chaining_bonds(tmp_path):
     last = vector["steps"][-1]
     vector["steps"] = [*vector["steps"][:5], dict(last, repeat=3)]
     assert main([str(write(tmp_path, {"vectors": [vector]}))]) == 0
+
+
+def test_unknown_hyperparameters_are_reported_not_fatal(tmp_path, capsys):
+    vector = copy.deepcopy(next(v for v in public()["vectors"] if v["name"] == "test_1_graph"))
+    vector["hyperparams"]["immunity_period"] = 5000
+    assert main([str(write(tmp_path, {"vectors": [vector]}))]) == 0
+    assert "ignored hyperparameters ['immunity_period']" in capsys.readouterr().out
+
+
+def test_a_hyperparameter_of_the_wrong_type_is_named(tmp_path, capsys):
+    vector = copy.deepcopy(next(v for v in public()["vectors"] if v["name"] == "test_1_graph"))
+    vector["hyperparams"]["kappa_u16"] = "half"
+    assert main([str(write(tmp_path, {"vectors": [vector]}))]) == 2
+    assert "hyperparams.kappa_u16" in capsys.readouterr().err
+
+
+def test_an_expected_output_that_does_not_exist_fails_the_vector(tmp_path, capsys):
+    vector = copy.deepcopy(next(v for v in public()["vectors"] if v["name"] == "test_1_graph"))
+    vector["steps"][0]["expected"]["rank_u16"] = [0]
+    assert main([str(write(tmp_path, {"vectors": [vector]}))]) == 1
+    assert "rank_u16" in capsys.readouterr().out
+
+
+def test_a_row_listing_a_uid_twice_is_refused_with_its_step(tmp_path, capsys):
+    vector = copy.deepcopy(next(v for v in public()["vectors"] if v["name"] == "test_10_graph"))
+    vector["steps"][0]["weights_u16_sparse"][0] = [[1, 5], [1, 6]]
+    assert main([str(write(tmp_path, {"vectors": [vector]}))]) == 2
+    err = capsys.readouterr().err
+    assert "steps[0]" in err and "same uid twice" in err
