@@ -62,9 +62,16 @@ def write_plot(result: SimulationResult, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(9, 5))
     epochs = range(result.emission.shape[0])
+    colours = plt.get_cmap("tab20").colors
     for uid, nrn in enumerate(result.scenario.neurons):
         style = "-" if nrn.role == "miner" else "--"
-        ax.plot(epochs, result.emission[:, uid] / RAW_PER_ALPHA, style, label=nrn.name)
+        ax.plot(
+            epochs,
+            result.emission[:, uid] / RAW_PER_ALPHA,
+            style,
+            color=colours[uid % len(colours)],
+            label=nrn.name,
+        )
     ax.set_xlabel("epoch")
     ax.set_ylabel("emission per epoch (alpha)")
     ax.set_title(f"{result.scenario.name}: emission per neuron (dashed: validators)")
