@@ -48,21 +48,18 @@ def _check_input(inp: EpochInput, params: EpochParams) -> None:
         raise ValueError("max_allowed_validators and tempo must be non-negative")
 
 
-def _weight_entries(inp: EpochInput, params: EpochParams, permit_old: np.ndarray):
-    """Stored weights after the permit, diagonal, outdated and commit-reveal masks (SPEC §4.5)."""
-    w = inp.weights
-    r, c, v = w.rows, w.cols, w.vals
-    keep = permit_old[r]
+def _weight_mask(inp: EpochInput, params: EpochParams, rows_used: np.ndarray) -> np.ndarray:
+    """Which (row, uid) cells of the dense block survive the diagonal, outdated and
+    commit-reveal masks (SPEC §4.5); rows without a permit were left out already."""
+    registered = np.asarray(inp.block_at_registration, dtype=np.int64)[None, :]
+    keep = np.asarray(inp.last_update, dtype=np.int64)[rows_used][:, None] > registered
     # The subnet owner keeps its self-weight; every other diagonal entry is dropped.
-    on_diagonal = r == c
-    if params.owner_uid is not None:
-        on_diagonal &= r != params.owner_uid
-    keep &= ~on_diagonal
-    keep &= ~(inp.last_update[r] <= inp.block_at_registration[c])
+    diagonal = np.arange(rows_used.size)
+    keep[diagonal, rows_used] &= rows_used == params.owner_uid
     if params.commit_reveal and inp.commit_block is not None:
-        commit = np.asarray(inp.commit_block, dtype=np.int64)[r]
-        keep &= ~((commit >= 0) & (commit < inp.block_at_registration[c]))
-    return r[keep], c[keep], v[keep]
+        commit = np.asarray(inp.commit_block, dtype=np.int64)[rows_used][:, None]
+        keep &= ~((commit >= 0) & (commit < registered))
+    return keep
 
 
 def _bond_entries(inp: EpochInput, params: EpochParams):
@@ -122,9 +119,14 @@ def run_epoch(inp: EpochInput, params: EpochParams, mode: str = "exact") -> Epoc
     a_rows = active_stake[rows_used]
 
     # §4.5 weights: masks, then row normalisation of the raw u16 values.
-    wr, wc, wv = _weight_entries(inp, params, permit_old)
-    w_order = _stored_order(compact[wr], wc, n)
-    w_raw, w_has = to_dense(compact[wr], wc, wv, shape, np.int64)
+    permitted = permit_old[inp.weights.rows]
+    wr, wc = compact[inp.weights.rows[permitted]], inp.weights.cols[permitted]
+    w_raw, w_has = to_dense(wr, wc, inp.weights.vals[permitted], shape, np.int64)
+    w_has &= _weight_mask(inp, params, rows_used)
+    w_raw = np.where(w_has, w_raw, 0)
+    w_order = _stored_order(wr, wc, n)
+    if w_order is not None:
+        w_order = w_order.mask(w_has)
     row_sum = w_raw.sum(axis=1)[:, None]
     w = np.where(row_sum > 0, ar.int_ratio(w_raw, np.maximum(row_sum, 1)), ar.zero)
 

@@ -238,3 +238,13 @@ def test_out_of_range_hyperparameters_are_refused():
 def test_owner_uid_must_be_a_uid():
     with pytest.raises(ValueError, match="owner_uid"):
         run_epoch(epoch_input([1, 0], [[], []]), EpochParams(owner_uid=7))
+
+
+def test_an_outdated_owner_self_weight_is_still_masked():
+    stake = [10, 10, 0]
+    weights = [[(0, 65_535)], [(2, 65_535)], []]
+    out = run_epoch(
+        epoch_input(stake, weights, last_update=[5, 999, 999], reg=[5, 0, 0]),
+        EpochParams(owner_uid=0),
+    )
+    assert out.incentive_u16[0] == 0
