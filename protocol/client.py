@@ -1,0 +1,548 @@
+"""The client adapter: sign what is sent, verify what comes back, many miners at once.
+
+    async with EpistulaClient(validator_keypair) as client:
+        outcomes = await client.fan_out(
+            [Target(miner_hotkey, "http://10.0.0.5:8091"), ...],
+            "/v1/chat/completions", request, response_model=ChatCompletion, timeout_s=12.0,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, Reply): outcome.parsed, outcome.latency_s, outcome.ttfb_s
+            else: outcome.reason, outcome.message, outcome.status, outcome.error
+
+A call never raises for anything the miner or the network does: it returns a `Reply` (status 2xx,
+signature verified, body valid) or a `Failure` with a `FailureReason`. `stream()` does the same for
+server-sent event streams, verifying the signature trailer (see `protocol.streaming`).
+
+`EpistulaAuth` is the httpx auth hook underneath: it signs `request.content`, the bytes httpx has
+already encoded and will send, so the body is serialised exactly once. It can sign for any httpx
+client, an OpenAI client's included:
+    httpx.AsyncClient(auth=EpistulaAuth(keypair, signed_for=miner_hotkey))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from protocol import headers as h
+from protocol.clock import Clock, wall_clock_ms
+from protocol.epistula import Signer, epistula_values, sign_request, verify_response
+from protocol.refusals import Refused
+from protocol.schemas import ErrorBody, ErrorDetail
+from protocol.streaming import DONE_DATA, SignedStreamReader, StreamFormatError
+
+DEFAULT_MAX_CONNECTIONS_PER_TARGET = 64
+DEFAULT_MAX_TARGETS = 1024
+DEFAULT_MAX_RESPONSE_BYTES = 8 << 20
+DEFAULT_TIMEOUT_S = 30.0
+
+M = TypeVar("M", bound=BaseModel)
+Body = bytes | BaseModel | Mapping[str, Any]
+
+
+class EpistulaAuth(httpx.Auth):
+    """Sign each request with Epistula v2 headers over the exact bytes httpx sends.
+
+    The receiver is `signed_for`, or else the request's own `Epistula-Signed-For` header.
+    """
+
+    requires_request_body = True
+
+    def __init__(
+        self, keypair: Signer, signed_for: str | None = None, clock: Clock = wall_clock_ms
+    ):
+        self.keypair = keypair
+        self.signed_for = signed_for
+        self.clock = clock
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        signed_for = self.signed_for or request.headers.get(h.SIGNED_FOR)
+        if not signed_for:
+            raise ValueError(
+                f"no receiver to sign for: pass signed_for= to EpistulaAuth or set {h.SIGNED_FOR}"
+            )
+        self.last_signed = sign_request(
+            request.content, self.keypair, signed_for, now_ms=self.clock()
+        )
+        request.headers.update(self.last_signed)
+        yield request
+
+
+class _IgnoredCookies(httpx.Cookies):
+    """A cookie store that stores nothing."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class NoCookiesClient(httpx.AsyncClient):
+    """An httpx client that ignores Set-Cookie: a miner cannot plant state in a validator's
+    client, and no response pays for cookie parsing (which httpx does per response, at a cost
+    that grows with the square of the number of headers)."""
+
+    _ignored = _IgnoredCookies()
+
+    @property  # type: ignore[override]
+    def cookies(self) -> httpx.Cookies:
+        return self._ignored
+
+    @cookies.setter
+    def cookies(self, value: object) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A neuron to call: its hotkey (whom requests are signed for) and its base URL."""
+
+    hotkey: str
+    url: str
+
+    @classmethod
+    def at(cls, hotkey: str, host: str, port: int, scheme: str = "http") -> Target:
+        shown = f"[{host}]" if ":" in host else host
+        return cls(hotkey, f"{scheme}://{shown}:{port}")
+
+
+class FailureReason(str, Enum):
+    TIMEOUT = "timeout"
+    CONNECTION_REFUSED = "connection_refused"
+    CONNECTION_ERROR = "connection_error"
+    BAD_STATUS = "bad_status"
+    BAD_SIGNATURE = "bad_signature"
+    INVALID_SCHEMA = "invalid_schema"
+    RESPONSE_TOO_LARGE = "response_too_large"
+    STREAM_ERROR = "stream_error"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a call produced no usable answer. `error` is the server's error body, if it sent one."""
+
+    target: Target
+    reason: FailureReason
+    message: str
+    latency_s: float
+    ttfb_s: float | None = None
+    status: int | None = None
+    error: ErrorDetail | None = None
+
+
+@dataclass(frozen=True)
+class Reply(Generic[M]):
+    """A verified answer. `body` and `headers` (the response's Epistula headers) are its proof."""
+
+    target: Target
+    status: int
+    parsed: M
+    body: bytes
+    headers: dict[str, str]
+    latency_s: float
+    ttfb_s: float
+
+
+@dataclass(frozen=True)
+class StreamReply(Generic[M]):
+    """A verified stream: its chunks, the signed trailer, and the timings.
+
+    `first_chunk_s` is the time to the first event (the first token, for a completion).
+    """
+
+    target: Target
+    chunks: list[M]
+    trailer: dict[str, str]
+    latency_s: float
+    ttfb_s: float
+    first_chunk_s: float | None
+
+
+@dataclass
+class _Timer:
+    started: float = field(default_factory=time.perf_counter)
+    ttfb_s: float | None = None
+    first_chunk_s: float | None = None
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def mark_first_byte(self) -> None:
+        self.ttfb_s = self.elapsed()
+
+
+def encode_body(body: Body) -> bytes:
+    """The wire bytes of a body: given bytes as is, models without unset None fields."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, BaseModel):
+        return body.model_dump_json(exclude_none=True).encode()
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+class EpistulaClient:
+    """An async client signing as `keypair`, with a keep-alive connection pool per target.
+
+    All calls to one target share that target's pool. One pool per target rather than one pool
+    for all: httpcore's pool does work quadratic in its number of connections on every request,
+    which makes a single pool of hundreds of connections the bottleneck of a fan-out.
+    """
+
+    def __init__(
+        self,
+        keypair: Signer,
+        *,
+        max_connections_per_target: int = DEFAULT_MAX_CONNECTIONS_PER_TARGET,
+        max_targets: int = DEFAULT_MAX_TARGETS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        clock: Clock = wall_clock_ms,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.keypair = keypair
+        self.hotkey = keypair.ss58_address
+        self.max_response_bytes = max_response_bytes
+        self.max_targets = max_targets
+        self.clock = clock
+        self._limits = httpx.Limits(
+            max_connections=max_connections_per_target,
+            max_keepalive_connections=max_connections_per_target,
+        )
+        self._transport = transport
+        # Building an SSL context costs ~25 ms; every per-target pool shares this one.
+        self._ssl_context = httpx.create_ssl_context() if transport is None else None
+        self._pools: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
+        self._closing: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> EpistulaClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        pools, self._pools = list(self._pools.values()), OrderedDict()
+        await asyncio.gather(*(pool.aclose() for pool in pools), *self._closing)
+
+    def _pool(self, target: Target) -> httpx.AsyncClient:
+        pool = self._pools.get(target.url)
+        if pool is not None:
+            self._pools.move_to_end(target.url)
+            return pool
+        pool = NoCookiesClient(
+            limits=self._limits,
+            # The whole exchange runs under one deadline (asyncio.wait_for), not httpx's
+            # per-read timeouts, so a miner trickling bytes cannot stretch it.
+            timeout=None,
+            transport=self._transport,
+            verify=self._ssl_context or True,
+        )
+        self._pools[target.url] = pool
+        if len(self._pools) > self.max_targets:
+            _, evicted = self._pools.popitem(last=False)
+            task = asyncio.get_running_loop().create_task(evicted.aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        return pool
+
+    async def call(
+        self,
+        target: Target,
+        path: str,
+        body: Body,
+        *,
+        response_model: type[M],
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> Reply[M] | Failure:
+        """POST `body` to one target and verify the answer, within `timeout_s` in total."""
+        timer = _Timer()
+        content = encode_body(body)
+        try:
+            return await asyncio.wait_for(
+                self._exchange(target, path, content, response_model, timer), timeout_s
+            )
+        except asyncio.TimeoutError:
+            return self._timed_out(target, timer, timeout_s)
+
+    async def fan_out(
+        self,
+        targets: Iterable[Target],
+        path: str,
+        body: Body,
+        *,
+        response_model: type[M],
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> list[Reply[M] | Failure]:
+        """The same body to every target concurrently; one outcome per target, in order."""
+        content = encode_body(body)
+        return list(
+            await asyncio.gather(
+                *(
+                    self.call(t, path, content, response_model=response_model, timeout_s=timeout_s)
+                    for t in targets
+                )
+            )
+        )
+
+    async def stream(
+        self,
+        target: Target,
+        path: str,
+        body: Body,
+        *,
+        chunk_model: type[M],
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        on_chunk: Callable[[M], Awaitable[None] | None] | None = None,
+    ) -> StreamReply[M] | Failure:
+        """POST and read a signed event stream; `on_chunk` sees each chunk as it arrives.
+
+        Chunks handed to `on_chunk` are not yet proven: only the returned `StreamReply` is.
+        """
+        timer = _Timer()
+        content = encode_body(body)
+        try:
+            return await asyncio.wait_for(
+                self._stream_exchange(target, path, content, chunk_model, timer, on_chunk),
+                timeout_s,
+            )
+        except asyncio.TimeoutError:
+            return self._timed_out(target, timer, timeout_s)
+
+    # -------------------------------------------------------------------- internals
+
+    async def _open(
+        self, target: Target, path: str, content: bytes, timer: _Timer
+    ) -> tuple[httpx.Response, str] | Failure:
+        """Send; return the response (headers read, body not yet) and the request's uuid."""
+        pool = self._pool(target)
+        request = pool.build_request(
+            "POST",
+            target.url.rstrip("/") + path,
+            content=content,
+            headers={"Content-Type": h.CONTENT_TYPE_JSON},
+        )
+        auth = EpistulaAuth(self.keypair, signed_for=target.hotkey, clock=self.clock)
+        try:
+            response = await pool.send(request, auth=auth, stream=True)
+        except httpx.ConnectError as exc:
+            return self._fail(
+                target, FailureReason.CONNECTION_REFUSED, f"cannot connect: {exc}", timer
+            )
+        except httpx.TransportError as exc:
+            return self._fail(
+                target, FailureReason.CONNECTION_ERROR, f"{type(exc).__name__}: {exc}", timer
+            )
+        timer.mark_first_byte()
+        return response, auth.last_signed[h.UUID]
+
+    async def _exchange(
+        self, target: Target, path: str, content: bytes, model: type[M], timer: _Timer
+    ) -> Reply[M] | Failure:
+        opened = await self._open(target, path, content, timer)
+        if isinstance(opened, Failure):
+            return opened
+        response, request_uuid = opened
+        try:
+            body = await self._read_limited(response)
+        except httpx.TransportError as exc:
+            return self._fail(target, FailureReason.CONNECTION_ERROR, f"reading: {exc}", timer)
+        finally:
+            await response.aclose()
+        if body is None:
+            return self._too_large(target, timer, response.status_code)
+        if not response.is_success:
+            return self._bad_status(target, response.status_code, body, timer)
+        proof = epistula_values(response.headers)
+        verified = (
+            proof
+            if isinstance(proof, Refused)
+            else verify_response(
+                proof,
+                body,
+                responder_hotkey=target.hotkey,
+                caller_hotkey=self.hotkey,
+                request_uuid=request_uuid,
+            )
+        )
+        if isinstance(verified, Refused):
+            return self._fail(target, FailureReason.BAD_SIGNATURE, verified.message, timer)
+        try:
+            parsed = model.model_validate_json(body)
+        except ValidationError as exc:
+            return self._fail(target, FailureReason.INVALID_SCHEMA, _summarise(exc), timer)
+        assert timer.ttfb_s is not None and isinstance(proof, dict)
+        return Reply(
+            target, response.status_code, parsed, body, proof, timer.elapsed(), timer.ttfb_s
+        )
+
+    async def _stream_exchange(
+        self,
+        target: Target,
+        path: str,
+        content: bytes,
+        model: type[M],
+        timer: _Timer,
+        on_chunk: Callable[[M], Awaitable[None] | None] | None,
+    ) -> StreamReply[M] | Failure:
+        opened = await self._open(target, path, content, timer)
+        if isinstance(opened, Failure):
+            return opened
+        response, request_uuid = opened
+        try:
+            if not response.is_success:
+                body = await self._read_limited(response)
+                if body is None:
+                    return self._too_large(target, timer, response.status_code)
+                return self._bad_status(target, response.status_code, body, timer)
+            content_type = response.headers.get("content-type", "")
+            if not content_type.startswith(h.CONTENT_TYPE_SSE):
+                return self._fail(
+                    target,
+                    FailureReason.INVALID_SCHEMA,
+                    f"expected an event stream, got content-type {content_type!r}",
+                    timer,
+                )
+            return await self._read_stream(target, response, request_uuid, model, timer, on_chunk)
+        except httpx.TransportError as exc:
+            return self._fail(target, FailureReason.CONNECTION_ERROR, f"reading: {exc}", timer)
+        finally:
+            await response.aclose()
+
+    async def _read_stream(
+        self,
+        target: Target,
+        response: httpx.Response,
+        request_uuid: str,
+        model: type[M],
+        timer: _Timer,
+        on_chunk: Callable[[M], Awaitable[None] | None] | None,
+    ) -> StreamReply[M] | Failure:
+        reader = SignedStreamReader()
+        chunks: list[M] = []
+        error: ErrorDetail | None = None
+        received = 0
+        try:
+            async for data in response.aiter_bytes():
+                received += len(data)
+                if received > self.max_response_bytes:
+                    return self._too_large(target, timer, response.status_code)
+                for payload in reader.feed(data):
+                    if payload == DONE_DATA or error is not None:
+                        continue
+                    error = _error_of(payload)
+                    if error is not None:
+                        continue
+                    chunk = model.model_validate_json(payload)
+                    if timer.first_chunk_s is None:
+                        timer.first_chunk_s = timer.elapsed()
+                    chunks.append(chunk)
+                    if on_chunk is not None:
+                        maybe = on_chunk(chunk)
+                        if asyncio.iscoroutine(maybe):
+                            await maybe
+            reader.finish()
+        except StreamFormatError as exc:
+            return self._fail(target, FailureReason.BAD_SIGNATURE, str(exc), timer)
+        except ValidationError as exc:
+            return self._fail(target, FailureReason.INVALID_SCHEMA, _summarise(exc), timer)
+        assert reader.trailer is not None
+        verified = verify_response(
+            reader.trailer,
+            reader.digest,
+            responder_hotkey=target.hotkey,
+            caller_hotkey=self.hotkey,
+            request_uuid=request_uuid,
+        )
+        if isinstance(verified, Refused):
+            return self._fail(target, FailureReason.BAD_SIGNATURE, verified.message, timer)
+        if error is not None:
+            return self._fail(
+                target,
+                FailureReason.STREAM_ERROR,
+                error.message,
+                timer,
+                response.status_code,
+                error,
+            )
+        assert timer.ttfb_s is not None
+        return StreamReply(
+            target, chunks, reader.trailer, timer.elapsed(), timer.ttfb_s, timer.first_chunk_s
+        )
+
+    async def _read_limited(self, response: httpx.Response) -> bytes | None:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_response_bytes:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self.max_response_bytes:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _fail(
+        self,
+        target: Target,
+        reason: FailureReason,
+        message: str,
+        timer: _Timer,
+        status: int | None = None,
+        error: ErrorDetail | None = None,
+    ) -> Failure:
+        return Failure(target, reason, message, timer.elapsed(), timer.ttfb_s, status, error)
+
+    def _timed_out(self, target: Target, timer: _Timer, timeout_s: float) -> Failure:
+        stage = "no response headers" if timer.ttfb_s is None else "response incomplete"
+        return self._fail(
+            target, FailureReason.TIMEOUT, f"{stage} within the {timeout_s:g} s deadline", timer
+        )
+
+    def _too_large(self, target: Target, timer: _Timer, status: int) -> Failure:
+        return self._fail(
+            target,
+            FailureReason.RESPONSE_TOO_LARGE,
+            f"response exceeds {self.max_response_bytes} bytes",
+            timer,
+            status,
+        )
+
+    def _bad_status(self, target: Target, status: int, body: bytes, timer: _Timer) -> Failure:
+        error = _error_of(body)
+        message = error.message if error is not None else body[:200].decode(errors="replace")
+        return self._fail(
+            target, FailureReason.BAD_STATUS, f"HTTP {status}: {message}", timer, status, error
+        )
+
+
+def _error_of(payload: str | bytes) -> ErrorDetail | None:
+    """The `{"error": {...}}` body in `payload`, if that is what it is."""
+    start = payload.lstrip()[:1]
+    if start not in ("{", b"{") or (
+        "error" not in payload[:16] if isinstance(payload, str) else b"error" not in payload[:16]
+    ):
+        return None
+    try:
+        return ErrorBody.model_validate_json(payload).error
+    except ValidationError:
+        return None
+
+
+def _summarise(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return (
+        f"response does not match the schema: {where}: {first['msg']} ({exc.error_count()} errors)"
+    )
+
+
+def successes(outcomes: Sequence[Reply[M] | Failure]) -> list[Reply[M]]:
+    """The verified replies among fan-out outcomes."""
+    return [outcome for outcome in outcomes if isinstance(outcome, Reply)]
