@@ -290,10 +290,12 @@ class Float:
 
     @staticmethod
     def div(a, b):
-        a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, np.float64))
-        out = np.zeros(a.shape)
-        np.divide(a, b, out=out, where=b != 0)
-        return _grid_trunc(out)
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        nonzero = b != 0
+        if np.all(nonzero):
+            return _grid_trunc(a / b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _grid_trunc(np.where(nonzero, a / np.where(nonzero, b, 1.0), 0.0))
 
     @staticmethod
     def sum(x, axis=None):
