@@ -15,6 +15,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -62,14 +63,21 @@ def with_bonds(inp: EpochInput, params: EpochParams) -> EpochInput:
     )
 
 
-def median_ms(fn, reps: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000.0
+def interleaved_ms(
+    runs: dict[str, Callable[[], object]], rounds: int, per_round: dict[str, int]
+) -> dict[str, float]:
+    """Median milliseconds per call of each function, measured in interleaved rounds so that
+    a load change on this shared machine hits every contender alike."""
+    for fn in runs.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, fn in runs.items():
+            for _ in range(per_round[name]):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) * 1000.0 for name, ts in times.items()}
 
 
 # ---------------------------------------------------------------- per-neuron loop baseline
@@ -196,32 +204,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, two sizes")
     args = parser.parse_args(argv)
     sizes = QUICK_SIZES if args.quick else SIZES
+    rounds = 3 if args.quick else 7
     figures: dict[str, float] = {}
     for n, validators in sizes:
-        reps = (15 if args.quick else 41) if n <= 1024 else (5 if args.quick else 11)
+        calls = 8 if n <= 1024 else 2  # vectorised calls per round
         base = make_input(n, validators)
         for yuma3 in (True, False):
             params = EpochParams(yuma3=yuma3, max_allowed_validators=validators)
             inp = with_bonds(base, params)
             version = "yuma3" if yuma3 else "yuma2"
-            for mode in ("exact", "float"):
-                ms = median_ms(
-                    lambda inp=inp, params=params, mode=mode: run_epoch(inp, params, mode), reps
-                )
-                figures[f"{mode}_{version}_{n}x{validators}_ms"] = round(ms, 3)
-                print(
-                    f"n={n:5d} validators={validators:4d} {version} {mode:5s}: {ms:9.3f} ms/epoch"
-                )
+            runs = {
+                mode: (lambda inp=inp, params=params, mode=mode: run_epoch(inp, params, mode))
+                for mode in ("exact", "float")
+            }
+            per_round = dict.fromkeys(runs, calls)
             if (n, validators) == SIZES[0]:
-                loop_ms = median_ms(
-                    lambda inp=inp, params=params: loop_epoch(inp, params), 3 if args.quick else 5
-                )
-                figures[f"loop_{version}_{n}x{validators}_ms"] = round(loop_ms, 3)
+                runs["loop"] = lambda inp=inp, params=params: loop_epoch(inp, params)
+                per_round["loop"] = 1
+            measured = interleaved_ms(runs, rounds, per_round)
+            for name, ms in measured.items():
+                figures[f"{name}_{version}_{n}x{validators}_ms"] = round(ms, 3)
                 print(
-                    f"n={n:5d} validators={validators:4d} {version} loop : {loop_ms:9.3f} ms/epoch"
+                    f"n={n:5d} validators={validators:4d} {version} {name:5s}: {ms:9.3f} ms/epoch"
                 )
+            if "loop" in measured:
                 for mode in ("exact", "float"):
-                    ratio = loop_ms / figures[f"{mode}_{version}_{n}x{validators}_ms"]
+                    ratio = measured["loop"] / measured[mode]
                     figures[f"speedup_{mode}_{version}_{n}x{validators}"] = round(ratio, 1)
     print(json.dumps(figures, sort_keys=True))
     return 0
