@@ -55,7 +55,12 @@ def run_vector(vector: dict, mode: str) -> Outcome:
             return Outcome(name, "SKIP", 0.0, f"coinbase kind {kind!r} is not mapped")
         diff, problems = result
     elif kind in PRIMITIVES:
-        diff, problems = PRIMITIVES[kind](vector, mode)
+        try:
+            diff, problems = PRIMITIVES[kind](vector, mode)
+        except KeyError as exc:
+            raise VectorError(f"vector {name!r}: missing field {exc.args[0]!r} ({kind})") from None
+        except (TypeError, ValueError) as exc:
+            raise VectorError(f"vector {name!r}: inputs do not fit {kind}: {exc}") from None
     else:
         return Outcome(name, "SKIP", 0.0, f"no function of this package maps to kind {kind!r}")
     status = "FAIL" if problems else "PASS"

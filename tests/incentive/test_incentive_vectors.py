@@ -117,3 +117,10 @@ def test_a_row_listing_a_uid_twice_is_refused_with_its_step(tmp_path, capsys):
     assert main([str(write(tmp_path, {"vectors": [vector]}))]) == 2
     err = capsys.readouterr().err
     assert "steps[0]" in err and "same uid twice" in err
+
+
+def test_a_primitive_missing_an_input_is_named(tmp_path, capsys):
+    vector = copy.deepcopy(next(v for v in public()["vectors"] if v["name"] == "weighted_median_3"))
+    del vector["inputs"]["score"]
+    assert main([str(write(tmp_path, {"vectors": [vector]}))]) == 2
+    assert "'score'" in capsys.readouterr().err
