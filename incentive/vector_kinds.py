@@ -304,14 +304,18 @@ def _weighted_median(vector: dict, mode: str):
     stake = ar.from_float(_f32(inputs["stake"]))
     score = ar.from_float(_f32(inputs["score"]))
     total = ar.sum(stake) if stake.size else ar.zero
-    majority = ar.from_float(_f32(inputs["majority"]))
-    numeric = {k: inputs[k] for k in ("minority", "partition_lo", "partition_hi")}
+    majority = ar.from_float(_f32(inputs.get("majority", 0.0)))
+    numeric = {k: inputs.get(k) for k in ("minority", "partition_lo", "partition_hi")}
     minority = (
         ar.from_float(_f32(numeric["minority"]))
         if isinstance(numeric["minority"], numbers.Real)
         else total - majority
     )
-    lo = ar.from_float(_f32(numeric["partition_lo"]))
+    lo = (
+        ar.from_float(_f32(numeric["partition_lo"]))
+        if isinstance(numeric["partition_lo"], numbers.Real)
+        else ar.zero
+    )
     hi = (
         ar.from_float(_f32(numeric["partition_hi"]))
         if isinstance(numeric["partition_hi"], numbers.Real)
