@@ -7,8 +7,6 @@ kept), for callers who already conformed their weights.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,41 +15,39 @@ from chain.errors import INVALID_ARGUMENT, ChainError
 from chain.types import U16_MAX
 
 
-def _is_integer(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+def _array(values, what: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if array.ndim != 1 or array.dtype.kind not in "iuf":
+        raise ChainError(INVALID_ARGUMENT, f"{what} must be a flat sequence of numbers")
+    return array
 
 
 def as_uids(uids: Sequence[int]) -> list[int]:
-    values = np.asarray(uids).tolist() if isinstance(uids, np.ndarray) else list(uids)
-    if any(not _is_integer(u) or not 0 <= u <= U16_MAX for u in values):
+    array = _array(uids, "uids")
+    if array.dtype.kind == "f" or (array.size and (array.min() < 0 or array.max() > U16_MAX)):
         raise ChainError(INVALID_ARGUMENT, f"uids must be integers in [0, {U16_MAX}]")
-    return [int(u) for u in values]
+    return array.tolist()
 
 
 def weights_to_u16(uids: Sequence[int], weights: Sequence[float]) -> tuple[list[int], list[int]]:
     """(uids, u16 values) ready for the chain, or ChainError saying what to fix."""
     uid_list = as_uids(uids)
-    raw = np.asarray(weights).tolist() if isinstance(weights, np.ndarray) else list(weights)
-    if len(raw) != len(uid_list):
+    values = _array(weights, "weights")
+    if len(values) != len(uid_list):
         raise ChainError(
-            "WeightVecNotEqualSize", f"{len(uid_list)} uids but {len(raw)} weights: pair them up"
+            "WeightVecNotEqualSize", f"{len(uid_list)} uids but {len(values)} weights: pair them up"
         )
-    if all(_is_integer(w) for w in raw):
-        if any(not 0 <= w <= U16_MAX for w in raw):
+    if values.dtype.kind in "iu":
+        if values.size and (values.min() < 0 or values.max() > U16_MAX):
             raise ChainError(INVALID_ARGUMENT, f"integer weights are u16 values in [0, {U16_MAX}]")
-        return uid_list, [int(w) for w in raw]
-    if any(
-        not isinstance(w, numbers.Real) or isinstance(w, bool) or not math.isfinite(w) or w < 0
-        for w in raw
-    ):
+        return uid_list, values.tolist()
+    if not np.isfinite(values).all() or (values < 0).any():
         raise ChainError(INVALID_ARGUMENT, "weights must be finite, non-negative numbers")
-    top = max(raw, default=0.0)
+    top = float(values.max()) if values.size else 0.0
     if top <= 0:
         raise ChainError(INVALID_ARGUMENT, "all weights are zero: there is nothing to set")
-    out_uids, out_values = [], []
-    for uid, weight in zip(uid_list, raw, strict=True):
-        value = round(weight / top * U16_MAX)
-        if value:
-            out_uids.append(uid)
-            out_values.append(int(value))
-    return out_uids, out_values
+    scaled = np.round(values / top * U16_MAX).astype(np.int64)  # half to even, as the SDK
+    keep = scaled != 0
+    return np.asarray(uid_list, dtype=np.int64)[keep].tolist(), scaled[keep].tolist()

@@ -46,9 +46,9 @@ def is_address(value: object) -> bool:
 
 def u16_list(args: dict, name: str) -> list[int]:
     value = args.get(name)
-    if not isinstance(value, list) or any(
-        isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= U16_MAX for v in value
-    ):
+    if not isinstance(value, list) or not all(type(v) is int for v in value):
+        raise ChainError(INVALID_ARGUMENT, f"{name} must be a list of integers in [0, {U16_MAX}]")
+    if value and (min(value) < 0 or max(value) > U16_MAX):
         raise ChainError(INVALID_ARGUMENT, f"{name} must be a list of integers in [0, {U16_MAX}]")
     return value
 

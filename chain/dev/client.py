@@ -32,6 +32,8 @@ class DevChainClient:
         self._genesis_hash: str | None = None
         self._nonces: dict[str, int] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._commits: dict[int, bool] = {}  # netuid -> commit-reveal on, as last seen
+        self._reveal_keys: dict[int, dict] = {}  # netuid -> {round, public_key}, as last seen
 
     async def _call(self, method: str, **params) -> object:
         return await self._transport.call(method, params)
@@ -163,29 +165,39 @@ class DevChainClient:
     async def set_weights(
         self, wallet, netuid: int, uids, weights, version_key: int = 0
     ) -> WeightsReceipt:
-        """Set (or, with commit-reveal on, commit) weights; callers never see the two paths."""
+        """Set (or, with commit-reveal on, commit) weights; callers never see the two paths.
+
+        Whether the subnet commits, and the current reveal key, are cached per subnet; the
+        chain refuses a call made on a stale view (CommitRevealEnabled/Disabled,
+        InvalidRevealRound), and then the view is read again and the call retried once."""
         uid_list, values = weights_to_u16(as_uids(uids), weights)
-        hotkey = wallet.hotkey
+        netuid = int(netuid)
         for attempt in range(2):
-            params = await self.hyperparameters(netuid)
+            if netuid not in self._commits:
+                params = await self.hyperparameters(netuid)
+                self._commits[netuid] = params.commit_reveal_weights_enabled
             try:
-                if params.commit_reveal_weights_enabled:
-                    return await self._commit(hotkey, netuid, uid_list, values, version_key)
-                args = {"netuid": int(netuid), "uids": uid_list, "values": values}
+                if self._commits[netuid]:
+                    return await self._commit(wallet.hotkey, netuid, uid_list, values, version_key)
+                args = {"netuid": netuid, "uids": uid_list, "values": values}
                 result = await self.submit(
-                    hotkey, "set_weights", {**args, "version_key": int(version_key)}
+                    wallet.hotkey, "set_weights", {**args, "version_key": int(version_key)}
                 )
                 return WeightsReceipt(block=result["block"], committed=False)
             except ChainError as error:
                 if error.code not in _RETRY_ON or attempt == 1:
                     raise
+                self._commits.pop(netuid, None)
+                self._reveal_keys.pop(netuid, None)
         raise AssertionError("unreachable")
 
     async def _commit(self, hotkey, netuid, uids, values, version_key) -> WeightsReceipt:
-        target = await self._call("reveal_key", netuid=int(netuid))
+        if netuid not in self._reveal_keys:
+            self._reveal_keys[netuid] = await self._call("reveal_key", netuid=netuid)
+        target = self._reveal_keys[netuid]
         sealed = seal_weights(target["public_key"], hotkey.ss58_address, uids, values, version_key)
         args = {
-            "netuid": int(netuid),
+            "netuid": netuid,
             "commit": sealed,
             "reveal_round": target["round"],
             "commit_reveal_version": COMMIT_REVEAL_VERSION,

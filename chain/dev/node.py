@@ -162,6 +162,8 @@ async def serve_connection(service, reader, writer) -> None:
                 break
     except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
         pass
+    except asyncio.CancelledError:  # the node is shutting down: end this connection quietly
+        pass
     finally:
         writer.close()
         with contextlib.suppress(Exception):

@@ -90,7 +90,8 @@ def apply_weights(
         )
     if len(set(uids)) != len(uids):
         raise ChainError("DuplicateUids", "each uid may appear once in a weight vector")
-    invalid = [u for u in uids if u >= subnet.n]
+    n = subnet.n
+    invalid = [u for u in uids if u >= n]
     if invalid:
         raise ChainError(
             "UidVecContainInvalidOne",
