@@ -19,8 +19,9 @@ from inference.loading import load_model
 from inference.tiny import build_tiny_model
 from inference.verify import Verifier
 
-# One thread per xdist worker, two when running alone on the two-core machine.
-torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
+# One thread: the tiny model gains little from more, and on a busy two-core machine extra
+# threads spin against other processes (the suite ran twice as fast with one).
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

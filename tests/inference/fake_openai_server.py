@@ -1,0 +1,166 @@
+"""A small OpenAI-compatible server in the manner of vLLM, backed by the tiny Engine.
+
+It answers /v1/chat/completions and /v1/completions (plain and streamed) with logprobs,
+top_logprobs and token ids in vLLM's layouts. ``ids`` picks how token ids come back:
+"token_ids" (vLLM's return_token_ids), "token_id_strings" (only return_tokens_as_token_ids)
+or "text" (neither, as a server without those extensions would). ``fail_status`` makes every
+answer that HTTP error. ``payloads`` keeps what clients sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from inference.engine import Engine
+from inference.types import Completion, GenerationRequest, InvalidRequest
+
+
+class FakeOpenAIServer:
+    def __init__(self, engine: Engine, *, ids: str = "token_ids", fail_status: int | None = None):
+        self.engine = engine
+        self.ids = ids
+        self.fail_status = fail_status
+        self.payloads: list[dict] = []
+        self.app = FastAPI()
+        self.app.post("/v1/chat/completions")(self._chat)
+        self.app.post("/v1/completions")(self._text)
+
+    async def _chat(self, request: Request):
+        return await self._answer(await request.json(), chat=True)
+
+    async def _text(self, request: Request):
+        return await self._answer(await request.json(), chat=False)
+
+    async def _answer(self, body: dict, *, chat: bool):
+        self.payloads.append(body)
+        if self.fail_status:
+            return JSONResponse({"error": "failing on purpose"}, status_code=self.fail_status)
+        try:
+            request = _generation_request(body, chat)
+            self.engine.prepare(request)
+        except InvalidRequest as exc:
+            return JSONResponse({"error": {"message": str(exc)}}, status_code=400)
+        if body.get("stream"):
+            return StreamingResponse(self._events(request, chat), media_type="text/event-stream")
+        completion = await self.engine.generate(request)
+        return JSONResponse(self._response(completion, chat))
+
+    def _token(self, token_id: int) -> str:
+        if self.ids == "text":
+            return self.engine.tokenizer.decode([token_id])
+        return f"token_id:{token_id}"
+
+    def _logprobs(self, completion_part, chat: bool) -> dict:
+        ids, logprobs, tops = completion_part
+        if chat:
+            return {
+                "content": [
+                    {
+                        "token": self._token(t),
+                        "logprob": lp,
+                        "top_logprobs": [
+                            {"token": self._token(a.token_id), "logprob": a.logprob} for a in top
+                        ],
+                    }
+                    for t, lp, top in zip(ids, logprobs, tops, strict=True)
+                ]
+            }
+        return {
+            "tokens": [self._token(t) for t in ids],
+            "token_logprobs": list(logprobs),
+            "top_logprobs": [{self._token(a.token_id): a.logprob for a in top} for top in tops],
+        }
+
+    def _choice(self, text: str, part, finish: str | None, chat: bool, *, streamed: bool) -> dict:
+        choice = {"index": 0, "finish_reason": finish, "logprobs": self._logprobs(part, chat)}
+        if chat and streamed:
+            choice["delta"] = {"content": text}
+        elif chat:
+            choice["message"] = {"role": "assistant", "content": text}
+        else:
+            choice["text"] = text
+        if self.ids == "token_ids":
+            choice["token_ids"] = list(part[0])
+        return choice
+
+    def _response(self, completion: Completion, chat: bool) -> dict:
+        tops = completion.top_logprobs or [()] * len(completion.token_ids)
+        part = (completion.token_ids, completion.logprobs, tops)
+        body = {
+            "object": "chat.completion" if chat else "text_completion",
+            "choices": [
+                self._choice(completion.text, part, completion.finish_reason, chat, streamed=False)
+            ],
+            "usage": _usage(completion),
+        }
+        if self.ids == "token_ids":
+            body["prompt_token_ids"] = list(completion.prompt_token_ids)
+        return body
+
+    async def _events(self, request: GenerationRequest, chat: bool) -> AsyncIterator[str]:
+        prompt_ids = self.engine.prepare(request)
+        async for delta in self.engine.stream(request):
+            part = ([delta.token_id], [delta.logprob], [delta.top_logprobs])
+            finish = delta.completion.finish_reason if delta.completion else None
+            chunk = {"choices": [self._choice(delta.text, part, finish, chat, streamed=True)]}
+            if prompt_ids and self.ids == "token_ids":  # vLLM sends them in the first chunk
+                chunk["prompt_token_ids"], prompt_ids = prompt_ids, None
+            yield f"data: {json.dumps(chunk)}\n\n"
+            if delta.completion is not None:
+                yield f"data: {json.dumps({'choices': [], 'usage': _usage(delta.completion)})}\n\n"
+        yield "data: [DONE]\n\n"
+
+
+def _usage(completion: Completion) -> dict:
+    usage = completion.usage
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def _generation_request(body: dict, chat: bool) -> GenerationRequest:
+    common = {
+        "max_tokens": body.get("max_tokens", 16),
+        "temperature": body.get("temperature", 1.0),
+        "top_p": body.get("top_p", 1.0),
+        "seed": body.get("seed"),
+        "stop": tuple(body.get("stop") or ()),
+        "ignore_eos": bool(body.get("ignore_eos", False)),
+    }
+    if chat:
+        top = body.get("top_logprobs") or 0
+        return GenerationRequest(messages=body["messages"], top_logprobs=top, **common)
+    return GenerationRequest(
+        prompt=body["prompt"], top_logprobs=body.get("logprobs") or 0, **common
+    )
+
+
+@contextlib.asynccontextmanager
+async def serving(server: FakeOpenAIServer) -> AsyncIterator[str]:
+    """Serve on 127.0.0.1 at a free port; yields the base URL; always stops the server."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(server.app, log_level="warning", lifespan="off")
+    uv = uvicorn.Server(config)
+    task = asyncio.create_task(uv.serve(sockets=[sock]))
+    try:
+        while not uv.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        uv.should_exit = True
+        await task
+        sock.close()
