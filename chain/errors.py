@@ -18,6 +18,7 @@ BAD_ORIGIN = "BadOrigin"  # the signer may not make this call (dispatch: BadOrig
 UNKNOWN_CALL = "UnknownCall"  # the dev chain has no call of that name
 NOT_SUPPORTED = "NotSupported"  # the operation does not exist on this kind of chain
 CONNECTION = "ConnectionError"  # the chain could not be reached
+STORE_FAILED = "StoreFailed"  # the node could not make a change durable; restart it
 UNKNOWN = "Unknown"  # the chain refused without saying why
 
 LOCAL_CODES = (
@@ -29,6 +30,7 @@ LOCAL_CODES = (
     UNKNOWN_CALL,
     NOT_SUPPORTED,
     CONNECTION,
+    STORE_FAILED,
     UNKNOWN,
 )
 

@@ -18,7 +18,7 @@ from chain.dev.machine import DevChain
 from chain.dev.signing import Transaction
 from chain.dev.state import DevState
 from chain.dev.store import BLOCK, CHECKPOINT_EVERY, TX, Store
-from chain.errors import INVALID_ARGUMENT, ChainError
+from chain.errors import INVALID_ARGUMENT, STORE_FAILED, ChainError
 
 MAX_WAIT_SECONDS = 30.0  # longest a wait_for_block long-poll is held before it answers
 MAX_MINE_PER_CALL = 100_000
@@ -68,8 +68,17 @@ class DevChainService:
 
     # --- transactions and blocks ---------------------------------------------------------
 
+    def _check_store(self) -> None:
+        """Refuse changes once a write failed: memory would run ahead of what is on disk."""
+        if self.store is not None and self.store.failed is not None:
+            raise ChainError(
+                STORE_FAILED,
+                f"the node could not write its store ({self.store.failed}); restart the node",
+            )
+
     async def _submit(self, params: dict) -> dict:
         tx = Transaction.from_dict(_param(params, "tx", dict))
+        self._check_store()
         result = self.machine.submit(tx)
         if self.store is not None:
             await self.store.append(TX, tx.to_dict())
@@ -77,6 +86,7 @@ class DevChainService:
 
     async def mine(self, count: int = 1) -> dict:
         """Produce `count` blocks now; answers once the last one is durable."""
+        self._check_store()
         reports = [self._produce() for _ in range(count)]
         if self.store is not None and reports:
             await reports[-1]["durable"]
@@ -130,6 +140,9 @@ class DevChainService:
         while True:
             deadline += block_time
             await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+            if self.store is not None and self.store.failed is not None:
+                log.error("block production stopped: the store failed ({})", self.store.failed)
+                return
             try:
                 self._produce()
             except Exception:  # a bug in a block step must not silently stop the chain
@@ -181,6 +194,7 @@ class DevChainService:
     async def _revert(self, params: dict) -> int:
         """Back to snapshot `id` (which stays usable); later snapshots are dropped."""
         snapshot_id = _param(params, "id", int)
+        self._check_store()
         if snapshot_id not in self._snapshots:
             raise ChainError(INVALID_ARGUMENT, f"no snapshot {snapshot_id}; take one with snapshot")
         state, seq = self._snapshots[snapshot_id]

@@ -26,6 +26,7 @@ from loguru import logger as log
 from chain.dev.machine import DevChain
 from chain.dev.signing import Transaction
 from chain.dev.state import DevState
+from chain.errors import STORE_FAILED, ChainError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL);
@@ -109,7 +110,7 @@ class Store:
     def append(self, kind: str, body: dict) -> asyncio.Future:
         """Queue a log row; the returned future resolves once it is durable."""
         if self.failed is not None:
-            raise RuntimeError(f"the store failed earlier ({self.failed}); restart the node")
+            raise ChainError(STORE_FAILED, f"the store failed earlier ({self.failed}); restart")
         done = asyncio.get_running_loop().create_future()
         self._enqueue(_Op("row", self.next_seq, json.dumps(body), done, row_kind=kind))
         self.next_seq += 1
@@ -142,7 +143,9 @@ class Store:
                 log.error("dev chain store write failed: {}", error)
                 for op in batch + self._queue:
                     if op.done is not None and not op.done.done():
-                        op.done.set_exception(RuntimeError(f"store write failed: {error}"))
+                        op.done.set_exception(
+                            ChainError(STORE_FAILED, f"store write failed: {error}")
+                        )
                 self._queue = []
                 return
             for op in batch:
