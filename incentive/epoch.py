@@ -98,7 +98,8 @@ def run_epoch(inp: EpochInput, params: EpochParams, mode: str = "exact") -> Epoc
         below[owner] = False
     stake = ar.stake_weights(np.where(below, 0, stake_raw))
 
-    # §4.3 permits: this epoch masks with the stored permits, and stores the new top-k.
+    # §4.3 permits. chain quirk (SPEC §8.3): weights, consensus and active stake use the
+    # stored permits (permit_old), while the bonds written below follow the new top-k.
     permit_old = np.asarray(inp.validator_permit, dtype=bool).copy()
     permit_new = is_topk_nonzero(stake, params.max_allowed_validators)
     if owner is not None:
@@ -135,7 +136,8 @@ def run_epoch(inp: EpochInput, params: EpochParams, mode: str = "exact") -> Epoc
     consensus = weighted_median_col(ar, a_rows, w, kappa)
     over = w_has & (w > consensus[None, :])
     clipped = np.where(over, consensus[None, :], w)
-    # Entries above a consensus of 0 are removed, not kept as 0 (col_clip_sparse).
+    # chain quirk (SPEC §4.7, feeding §8.1): entries above a consensus of 0 are removed, not
+    # kept as 0 (col_clip_sparse), so with β = 1 their bonds get no EMA entry at all.
     clipped_has = w_has & ~(over & (consensus[None, :] <= 0))
     clipped = np.where(clipped_has, clipped, ar.zero)
     validator_trust = np.zeros(n, dtype=ar.dtype)
@@ -173,8 +175,10 @@ def run_epoch(inp: EpochInput, params: EpochParams, mode: str = "exact") -> Epoc
         validator = ar.div(dividends, emission_sum)
         combined = normalize(ar, combined)
 
-    # §4.13 stored bonds: permit_new rows get the EMA row; every other row is written empty
-    # (persist_mechanism_epoch_terms inserts each uid's `bond`, which defaults to empty).
+    # §4.13 stored bonds: permit_new rows get the EMA row (in W^b's stored order on the liquid
+    # path, where mat_ema_alpha_sparse follows it; sorted by uid otherwise). Every other row is
+    # written empty: persist_mechanism_epoch_terms inserts each uid's `bond`, whose default is
+    # empty, so a row without either permit is cleared too, not left untouched.
     order = (wb_order if ema.weights_order else None) if params.yuma3 else None
     er, ec = entries_in_order(order, ema.has & permit_new[rows_used][:, None])
     values = ar.to_u16(stored.reshape(-1)[er * n + ec])
