@@ -53,11 +53,12 @@ class MovingAverageScores:
             raise ValueError("rewards must lie in [0, 1]")
         if not all(isinstance(h, str) and h for h in hotkeys):
             raise ValueError("hotkeys must be non-empty strings")
-        for uid, hotkey in zip(u.tolist(), hotkeys, strict=True):
-            if self.hotkeys[uid] != hotkey:
-                self.hotkeys[uid] = hotkey
-                self.scores[uid] = 0.0
-        self.scores[u] = self.alpha * r + (1.0 - self.alpha) * self.scores[u]
+        known = np.array(self.hotkeys, dtype=object)
+        incoming = np.array(list(hotkeys), dtype=object)
+        previous = np.where(known[u] == incoming, self.scores[u], 0.0)  # new hotkey: from zero
+        self.scores[u] = self.alpha * r + (1.0 - self.alpha) * previous
+        known[u] = incoming
+        self.hotkeys = known.tolist()
 
     def sync_hotkeys(self, hotkeys: Sequence[str]) -> None:
         """Follow the metagraph: resize to its n; a uid whose hotkey changed starts from zero."""
@@ -66,7 +67,8 @@ class MovingAverageScores:
         n = len(hotkeys)
         scores = np.zeros(n, dtype=np.float64)
         keep = min(n, self.n)
-        same = np.array([self.hotkeys[i] == hotkeys[i] for i in range(keep)], dtype=bool)
+        known = np.array(self.hotkeys[:keep], dtype=object)
+        same = known == np.array(list(hotkeys)[:keep], dtype=object)
         scores[:keep] = np.where(same, self.scores[:keep], 0.0)
         self.scores = scores
         self.hotkeys = list(hotkeys)
