@@ -6,6 +6,12 @@ the pivot decides whether to descend low, high, or stop. Elements equal to the p
 partition, so ties resolve exactly as the chain resolves them. Every partition it ever visits
 is "the uids, in order, whose score lies strictly between two bounds", so the search is run for
 all columns at once: one loop iteration is one search step for every column still searching.
+
+The epoch itself calls `quantile_by_sorting`, which returns the same value as the search over
+a whole column with one sort instead of up to V steps; why the two agree is written there, and
+the tests check it against a line-by-line port of the recursive chain function, ties included.
+`partition_search` remains the literal reproduction (and runs the primitive test vectors,
+which start the search from arbitrary partition bounds).
 """
 
 from __future__ import annotations
