@@ -209,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", help="SQLite file to keep the chain in (default: memory only)")
     timing = parser.add_mutually_exclusive_group()
     timing.add_argument(
-        "--block-time", type=float, default=DEFAULT_BLOCK_TIME, help="seconds per block"
+        "--block-time",
+        type=float,
+        default=DEFAULT_BLOCK_TIME,
+        help=f"seconds per block (default {DEFAULT_BLOCK_TIME:g}; 0.25 for fast blocks)",
     )
     timing.add_argument("--manual", action="store_true", help="blocks only when asked (mine N)")
     args = parser.parse_args(argv)

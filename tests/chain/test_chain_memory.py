@@ -28,6 +28,11 @@ async def test_a_block_time_produces_blocks_in_the_running_loop():
         await c.close()
 
 
+@pytest.mark.parametrize("network", ["dev:memory", "dev", "dev://127.0.0.1:1", "test"])
+def test_every_network_gives_an_object_with_the_chain_api(network):
+    assert isinstance(chain.connect(network), chain.Chain)
+
+
 async def test_without_a_block_time_only_mine_makes_blocks():
     c = chain.connect("dev:memory", seed=SEED)
     await asyncio.sleep(0.05)

@@ -78,6 +78,30 @@ async def test_a_forged_transaction_is_refused_over_the_wire(node):
     await c.close()
 
 
+async def test_a_replayed_transaction_is_refused_over_the_wire(node):
+    c = chain.connect(node.network)
+    try:
+        await c.transfer(BOB, ALICE.coldkey.ss58_address, 1)
+        _, info = await rpc(node, {"jsonrpc": "2.0", "id": 1, "method": "info"})
+        _, nonce = await rpc(
+            node,
+            {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "nonce",
+                "params": {"address": BOB.coldkey.ss58_address},
+            },
+        )
+        args = {"dest": ALICE.coldkey.ss58_address, "amount": 1}
+        used = nonce["result"] - 1
+        tx = sign(BOB.coldkey, info["result"]["genesis_hash"], "transfer", args, used).to_dict()
+        request = {"jsonrpc": "2.0", "id": 3, "method": "submit", "params": {"tx": tx}}
+        _, answer = await rpc(node, request)
+        assert answer["error"]["data"]["code"] == "Stale"
+    finally:
+        await c.close()
+
+
 async def test_wait_for_block_returns_when_another_client_mines(node):
     waiter, miner = chain.connect(node.network), chain.connect(node.network)
     try:
@@ -109,6 +133,9 @@ async def test_an_unreachable_node_is_a_connection_error():
     await c.close()
 
 
+ACKED_BEFORE_KILL = 120
+
+
 async def _send_transfers(network: str, sender, prefix: str, acked: list, stop: asyncio.Event):
     c = chain.connect(network)
     try:
@@ -138,7 +165,9 @@ async def test_sigkill_loses_no_acknowledged_transaction_and_the_block_resumes(t
         for w in (BOB, chain.dev_wallet("//Charlie"), chain.dev_wallet("//Dave"))
     ]
     try:
-        while len(acked) < 120:
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(acked) < ACKED_BEFORE_KILL:
+            assert asyncio.get_running_loop().time() < deadline, f"only {len(acked)} acknowledged"
             await asyncio.sleep(0.005)
         node.kill()  # SIGKILL while all three senders still have transactions in flight
         stop.set()
