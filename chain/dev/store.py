@@ -32,6 +32,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
 """
+OUR_TABLES = {"log", "checkpoints"}
 CHECKPOINT_EVERY = 100  # blocks between checkpoints: bounds the replay at start-up
 TX, BLOCK = "tx", "block"
 
@@ -76,15 +77,22 @@ class Store:
 
     @staticmethod
     def _open(path: str, make_genesis) -> tuple[Store, DevChain]:
+        conn = None
         try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+            foreign = tables - OUR_TABLES
+            if foreign:  # someone else's database: never write into it
+                raise StoreCorrupt(f"not a dev chain store (tables {sorted(foreign)})")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(SCHEMA)
             checkpoint = conn.execute(
                 "SELECT seq, body FROM checkpoints ORDER BY seq DESC LIMIT 1"
             ).fetchone()
-        except sqlite3.DatabaseError as error:
+        except (sqlite3.DatabaseError, StoreCorrupt) as error:
+            if conn is not None:
+                conn.close()
             raise StoreCorrupt(str(error)) from None
         if checkpoint is None:
             machine = DevChain(make_genesis())

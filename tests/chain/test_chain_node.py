@@ -225,28 +225,3 @@ async def test_a_corrupt_store_is_moved_aside_and_a_new_chain_starts(tmp_path):
     aside = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
     assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not a database")
     assert sqlite3.connect(db).execute("SELECT count(*) FROM checkpoints").fetchone()[0] == 1
-
-
-async def test_after_a_failed_write_the_node_refuses_changes_it_cannot_keep(tmp_path, monkeypatch):
-    from chain.dev.accounts import genesis
-    from chain.dev.service import DevChainService
-    from chain.dev.signing import sign
-    from chain.dev.store import Store
-
-    store, machine = Store.open(str(tmp_path / "chain.sqlite"), genesis)
-    service = DevChainService(machine, store)
-
-    def disk_full(batch):
-        raise OSError("No space left on device")
-
-    monkeypatch.setattr(store, "_write", disk_full)
-    args = {"dest": ALICE.coldkey.ss58_address, "amount": 1}
-    first = sign(BOB.coldkey, machine.state.genesis_hash, "transfer", args, 0).to_dict()
-    with pytest.raises(ChainError, match="store write failed"):  # never acknowledged
-        await service.handle("submit", {"tx": first})
-    second = sign(BOB.coldkey, machine.state.genesis_hash, "transfer", args, 1).to_dict()
-    with pytest.raises(ChainError) as caught:
-        await service.handle("submit", {"tx": second})
-    assert caught.value.code == "StoreFailed"
-    assert machine.nonce(BOB.coldkey.ss58_address) == 1  # the second never touched the state
-    store.close()
