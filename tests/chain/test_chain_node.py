@@ -8,8 +8,7 @@ import sqlite3
 
 import httpx
 import pytest
-from chain_helpers import ALICE, BOB
-from conftest import Node
+from chain_helpers import ALICE, BOB, Node
 
 import chain
 from chain import ChainError
