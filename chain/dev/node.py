@@ -5,8 +5,8 @@
 POST a JSON-RPC request (or a batch) to `/`. Methods take named params: info, block,
 wait_for_block {block, timeout} (a long-poll: answers when the block exists or after at most
 30 s), submit {tx}, nonce {address}, balance {address}, stake {netuid, hotkey, coldkey?},
-subnets, metagraph {netuid}, hyperparameters {netuid}, reveal_key {netuid}, mine {count},
-snapshot, revert {id}. A chain refusal is error -32000 with `data: {code, message}`; a
+subnets, metagraph {netuid}, hyperparameters {netuid}, weights {netuid}, reveal_key {netuid},
+mine {count}, snapshot, revert {id} (the snapshot stays usable; later ones are dropped). A chain refusal is error -32000 with `data: {code, message}`; a
 malformed request gets the JSON-RPC error for it and the node carries on.
 """
 
