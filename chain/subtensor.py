@@ -6,7 +6,8 @@ Writes go through the SDK's intents (`BurnedRegister`, `ServeAxon`, `SetWeights`
 the SDK's business (its `SetWeights` picks plaintext or a drand timelocked commit). When the
 signing coldkey is the chain's sudo key (`Sudo.Key`, //Alice on a localnet), hyperparameters are
 set through `Sudo.sudo`, as the sudo key may set any of them. Reads use storage items and the
-`get_metagraph` runtime call. Every SDK failure becomes a `ChainError` carrying the chain's
+`get_metagraph` runtime call; a metagraph's stake is the runtime's `total_stake` (alpha plus
+TAO-weighted root stake), the stake Yuma weighs. Every SDK failure becomes a `ChainError` carrying the chain's
 error name. `substrate=` injects an SDK `Substrate` (a fake, in tests).
 """
 
