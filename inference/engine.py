@@ -126,14 +126,14 @@ class Engine:
         deltas: asyncio.Queue[StreamDelta | BaseException] = asyncio.Queue()
 
         def on_done(outcome: Completion | BaseException) -> None:
-            if isinstance(outcome, BaseException):
-                loop.call_soon_threadsafe(deltas.put_nowait, outcome)
+            if isinstance(outcome, BaseException):  # a Completion came with the last delta
+                _post(loop, deltas.put_nowait, outcome)
 
         seq = Sequence(
             request,
             self.prepare(request),
             on_done=on_done,
-            on_token=lambda d: loop.call_soon_threadsafe(deltas.put_nowait, d),
+            on_token=lambda delta: _post(loop, deltas.put_nowait, delta),
         )
         self._submit(seq)
         finished = False
@@ -172,8 +172,13 @@ class Engine:
                 )
             self._pending += 1
         done = seq.on_done
+        reported = False
 
         def on_done(outcome: Completion | BaseException) -> None:
+            nonlocal reported
+            if reported:  # a failing callback must not count a request twice
+                return
+            reported = True
             with self._lock:
                 self._pending -= 1
             done(outcome)
@@ -227,13 +232,19 @@ class Engine:
         return True
 
 
+def _post(loop: asyncio.AbstractEventLoop, callback, *args) -> None:
+    """Run callback on the caller's event loop; a loop already closed has nobody to tell."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, *args)
+
+
 def _settle(loop: asyncio.AbstractEventLoop, future: asyncio.Future, outcome) -> None:
     def settle() -> None:
-        if future.done():
+        if future.done():  # cancelled by its caller
             return
         if isinstance(outcome, BaseException):
             future.set_exception(outcome)
         else:
             future.set_result(outcome)
 
-    loop.call_soon_threadsafe(settle)
+    _post(loop, settle)

@@ -86,8 +86,8 @@ def load_model(
         tokenizer=tokenizer,
         device=target,
         dtype=torch_dtype,
-        context_length=context_length or _context_length(model, tokenizer, name),
-        eos_token_ids=_eos_token_ids(model, tokenizer),
+        context_length=context_length or context_length_of(model, tokenizer, name),
+        eos_token_ids=eos_token_ids_of(model, tokenizer),
         name=name,
     )
 
@@ -133,7 +133,8 @@ def _fetch_failure(name: str, offline: bool, exc: OSError) -> str:
     )
 
 
-def _context_length(model, tokenizer, name: str) -> int:
+def context_length_of(model, tokenizer, name: str = "the model") -> int:
+    """The longest sequence the model takes, from its config and its tokenizer."""
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else None
     candidates = [
         getattr(config or model.config, "max_position_embeddings", None),
@@ -147,7 +148,8 @@ def _context_length(model, tokenizer, name: str) -> int:
     return min(limits)
 
 
-def _eos_token_ids(model, tokenizer) -> frozenset[int]:
+def eos_token_ids_of(model, tokenizer) -> frozenset[int]:
+    """Every token id that ends generation: the generation config's and the tokenizer's."""
     ids: set[int] = set()
     generation = getattr(model, "generation_config", None)
     configured = getattr(generation, "eos_token_id", None)

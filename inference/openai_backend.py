@@ -71,7 +71,10 @@ class OpenAIBackend:
 
     async def generate(self, request: GenerationRequest) -> Completion:
         url, payload = self._payload(request, stream=False)
-        response = await self._client.post(url, json=payload)
+        try:
+            response = await self._client.post(url, json=payload)
+        except httpx.HTTPError as exc:
+            raise BackendError(f"could not reach the server at {url}: {exc!r}") from exc
         data = _json_or_raise(response)
         try:
             return _completion(data, request.is_chat)
@@ -82,24 +85,18 @@ class OpenAIBackend:
         url, payload = self._payload(request, stream=True)
         parts = _StreamParts()
         held: StreamDelta | None = None  # the last delta waits to carry the Completion
-        async with self._client.stream("POST", url, json=payload) as response:
-            if response.status_code != 200:
-                await response.aread()
-                _json_or_raise(response)
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue
-                body = line[len("data:") :].strip()
-                if body == "[DONE]":
-                    break
-                try:
-                    deltas = parts.add(json.loads(body), request.is_chat)
-                except (KeyError, IndexError, TypeError, ValueError) as exc:
-                    raise BackendError(f"unexpected stream chunk from {url}: {exc!r}") from exc
-                for delta in deltas:
-                    if held is not None:
-                        yield held
-                    held = delta
+        try:
+            async with self._client.stream("POST", url, json=payload) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    _json_or_raise(response)
+                async for line in response.aiter_lines():
+                    for delta in _stream_line(parts, line, request.is_chat, url):
+                        if held is not None:
+                            yield held
+                        held = delta
+        except httpx.HTTPError as exc:
+            raise BackendError(f"the stream from {url} failed: {exc!r}") from exc
         completion = parts.completion()
         yield replace(held, completion=completion)
 
@@ -141,6 +138,19 @@ class OpenAIBackend:
         return f"{self.base_url}/completions", payload
 
 
+def _stream_line(parts: _StreamParts, line: str, is_chat: bool, url: str) -> list[StreamDelta]:
+    """The deltas in one server-sent-event line (none for comments, blanks and [DONE])."""
+    if not line.startswith("data:"):
+        return []
+    body = line[len("data:") :].strip()
+    if body == "[DONE]":
+        return []
+    try:
+        return parts.add(json.loads(body), is_chat)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise BackendError(f"unexpected stream chunk from {url}: {exc!r}") from exc
+
+
 def _json_or_raise(response: httpx.Response) -> dict:
     if response.status_code in _CLIENT_ERRORS:
         raise InvalidRequest(f"the server refused the request: {response.text[:500]}")
@@ -168,7 +178,10 @@ def _entries(choice: Mapping, is_chat: bool) -> list[tuple[str, float, tuple[Tok
             (
                 e["token"],
                 e["logprob"],
-                tuple(TokenLogprob(_token_id(t["token"]), t["logprob"]) for t in e["top_logprobs"]),
+                tuple(
+                    TokenLogprob(_token_id(t["token"]), t["logprob"])
+                    for t in e.get("top_logprobs") or ()
+                ),
             )
             for e in logprobs.get("content") or []
         ]

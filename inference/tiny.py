@@ -2,7 +2,7 @@
 
     python -m inference.tiny --out DIR [--seed N]
 
-builds a Llama-style causal LM (about 2 M parameters), a byte-level tokenizer and a chat
+builds a Llama-style causal LM (about 1.5 M parameters), a byte-level tokenizer and a chat
 template, and saves them with ``save_pretrained``; everything that uses it loads it back with
 ``from_pretrained``, the path real models take. Nothing is downloaded. In code:
 ``build_tiny_model(out_dir, seed=0) -> Path``.
@@ -63,7 +63,7 @@ class TinyConfig:
     """Shape of the tiny model and of its closed-form fit."""
 
     hidden_size: int = 256
-    intermediate_size: int = 1024
+    intermediate_size: int = 512
     num_layers: int = 2
     num_heads: int = 4
     context_length: int = 1024

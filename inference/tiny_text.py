@@ -37,56 +37,15 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"
 )
 
-WORDS = [
-    "the",
-    "a",
-    "river",
-    "stone",
-    "light",
-    "old",
-    "green",
-    "small",
-    "quiet",
-    "bright",
-    "cold",
-    "warm",
-    "night",
-    "morning",
-    "sea",
-    "hill",
-    "road",
-    "house",
-    "bird",
-    "wind",
-    "rain",
-    "tree",
-    "field",
-    "city",
-    "song",
-    "story",
-    "friend",
-    "hand",
-    "voice",
-    "fire",
-    "water",
-    "cloud",
-    "star",
-    "sun",
-    "moon",
-    "walks",
-    "sings",
-    "falls",
-    "grows",
-    "waits",
-    "turns",
-    "shines",
-    "rests",
-    "runs",
-    "sleeps",
-    "over",
-    "under",
-    "near",
-]
+# The shared vocabulary of every seed's language (a seed only reorders and links them).
+WORDS = tuple(
+    (  # noqa: SIM905 - a line of words reads better than fifty quoted ones
+        "the a river stone light old green small quiet bright cold warm night morning sea hill "
+        "road house bird wind rain tree field city song story friend hand voice fire water "
+        "cloud star sun moon walks sings falls grows waits turns shines rests runs sleeps over "
+        "under near"
+    ).split()
+)
 # How many words at the end of the shuffled order end a sentence.
 FINAL_WORDS = 6
 # A word's successors are drawn among the next SUCCESSOR_REACH words of the order.

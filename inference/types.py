@@ -169,32 +169,32 @@ class VerifyConfig:
     T 0.7-1.0, top_p 0.8-1.0, batches of 1, 4 and 16; verifier in float32 on CPU), with the
     margin each default leaves:
 
-    ===================  ========  ========  ========  =======  ==============
-    figure               float32   float16   bfloat16  default  margin (bf16)
-    ===================  ========  ========  ========  =======  ==============
-    max abs logprob diff 2.8e-5    0.067     0.56      1.5      2.7x
-    max |sum|/sqrt(n)    7.2e-6    0.018     0.16      1.0      6.3x
-    max greedy gap       0         0         0         1.0      (no flips)
-    max sampled rank     18        19        21        50       2.4x
-    max nucleus excess   -0.012    0.0022    0.0085    0.05     +0.04
-    max skipped EOS prob 0.0094    0.0094    0.0094    0.999    +0.99
-    ===================  ========  ========  ========  =======  ==============
+    ====================  ========  ========  ========  =======  =============
+    figure                float32   float16   bfloat16  default  margin (bf16)
+    ====================  ========  ========  ========  =======  =============
+    max abs logprob diff  5.4e-5    0.14      0.80      2.0      2.5x
+    max |sum|/sqrt(n)     1.9e-5    0.027     0.32      1.0      3.1x
+    max greedy gap        0         0.050     0.64      1.5      2.4x
+    max sampled rank      6         6         4         50       8x
+    max nucleus excess    -0.007    -0.007    0.0039    0.05     +0.046
+    max skipped EOS prob  5.6e-5    1.4e-4    6.9e-5    0.999    +0.999
+    ====================  ========  ========  ========  =======  =============
 
     A bfloat16 miner against a float32 verifier stands in for other GPUs, kernels and
-    precisions; it is the worst case measured. The cheats of
-    tests/inference/test_verify_detection.py land at whole nats, greedy gaps of several
-    nats, or a bias statistic of 2.5 and more. Sampled requests at temperature 1 without
-    top_p have honest tails (rank 21 above); validators that want a sharp check on samples
-    send top_p < 1.
+    precisions, and is the worst case measured (it even flips one greedy choice, by 0.64
+    nats). The cheats of tests/inference/test_verify_detection.py land at greedy gaps of
+    several nats, logprob errors of whole nats, or a bias statistic of 2.5 and more. Honest
+    samples at temperature 1 without top_p can still pick rare tokens, so ``max_rank`` is a
+    loose bound; validators that want a sharp check on samples send top_p < 1.
     """
 
     # A claimed logprob may differ from the verifier's by this much (nats) at any token.
-    logprob_tolerance: float = 1.5
+    logprob_tolerance: float = 2.0
     # |sum of (claimed - verifier)| / sqrt(tokens) may not exceed this: honest noise
     # averages out, a systematic inflation does not (inference.judge.bias_statistic).
     bias_tolerance: float = 1.0
     # Greedy requests: every token's logprob must be within this of the best token's.
-    greedy_max_gap: float = 1.0
+    greedy_max_gap: float = 1.5
     # Sampled requests: every token must rank within this many tokens.
     max_rank: int = 50
     # Sampled requests with top_p < 1: the probability mass ranked above a token may exceed

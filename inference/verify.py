@@ -27,7 +27,7 @@ import torch
 
 from inference.judge import Evidence, judge
 from inference.kv_batch import logits_to_keep_kwarg
-from inference.loading import LoadedModel, load_model
+from inference.loading import LoadedModel, context_length_of, eos_token_ids_of, load_model
 from inference.prompts import Limits, prepare
 from inference.sampling import log_probs, mass_above, ranks, sampling_probs
 from inference.types import (
@@ -42,7 +42,11 @@ from inference.types import (
 
 
 class Verifier:
-    """Checks completions against the verifier's own model; see the module docstring."""
+    """Checks completions against the verifier's own model; see the module docstring.
+
+    ``context_length`` and ``eos_token_ids`` default to what the model's config and tokenizer
+    say (as inference.loading reads them).
+    """
 
     def __init__(
         self,
@@ -50,14 +54,17 @@ class Verifier:
         tokenizer,
         config: VerifyConfig | None = None,
         *,
-        context_length: int,
-        eos_token_ids: frozenset[int],
+        context_length: int | None = None,
+        eos_token_ids: frozenset[int] | None = None,
         device: torch.device | None = None,
     ):
         self.model = model
         self.tokenizer = tokenizer
         self.config = config or VerifyConfig()
+        if eos_token_ids is None:
+            eos_token_ids = eos_token_ids_of(model, tokenizer)
         self.eos_token_ids = eos_token_ids
+        context_length = context_length or context_length_of(model, tokenizer)
         self.device = device or next(model.parameters()).device
         self.limits = Limits(context_length, context_length)
         self.vocab_size = int(model.get_output_embeddings().weight.shape[0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from fake_openai_server import FakeOpenAIServer, serving
 from inference_cases import request_for
@@ -71,3 +73,12 @@ async def test_a_stream_through_the_server_adds_up_to_the_engines_completion(eng
     assert [d.completion is None for d in deltas] == [True] * (len(deltas) - 1) + [False]
     assert tuple(d.token_id for d in deltas) == expected.token_ids
     assert "".join(d.text for d in deltas) == expected.text
+
+
+async def test_an_unreachable_server_is_a_backend_error():
+    with socket.socket() as probe:  # a port that was free a moment ago and is closed now
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with OpenAIBackend(f"http://127.0.0.1:{port}/v1", model="tiny") as backend:
+        with pytest.raises(BackendError, match="could not reach"):
+            await backend.generate(CHAT)
