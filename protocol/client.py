@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
@@ -44,9 +45,24 @@ DEFAULT_MAX_CONNECTIONS_PER_TARGET = 64
 DEFAULT_MAX_TARGETS = 1024
 DEFAULT_MAX_RESPONSE_BYTES = 8 << 20
 DEFAULT_TIMEOUT_S = 30.0
+# Drop an idle connection before a server would (uvicorn's default keep-alive is 5 s): reusing
+# one the server is closing at that moment fails the request with a read error.
+KEEPALIVE_EXPIRY_S = 4.0
+_URL_CACHE_FACTOR = 4  # parsed URLs kept per target allowed (a few paths each)
+_REQUEST_HEADERS = {"Content-Type": h.CONTENT_TYPE_JSON}
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 Body = bytes | BaseModel | Mapping[str, Any]
+
+
+async def run_within(awaitable: Awaitable[T], timeout_s: float) -> T:
+    """Await under one total deadline; raises TimeoutError (asyncio.TimeoutError before 3.11)."""
+    if sys.version_info >= (3, 11):
+        # A timeout scope costs a third of wait_for, which wraps the awaitable in a new task.
+        async with asyncio.timeout(timeout_s):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, timeout_s)
 
 
 class EpistulaAuth(httpx.Auth):
@@ -213,12 +229,14 @@ class EpistulaClient:
         self._limits = httpx.Limits(
             max_connections=max_connections_per_target,
             max_keepalive_connections=max_connections_per_target,
+            keepalive_expiry=KEEPALIVE_EXPIRY_S,
         )
         self._transport = transport
         # Building an SSL context costs ~25 ms; every per-target pool shares this one.
         self._ssl_context = httpx.create_ssl_context() if transport is None else None
         self._pools: OrderedDict[str, httpx.AsyncClient] = OrderedDict()
         self._closing: set[asyncio.Task[None]] = set()
+        self._urls: dict[tuple[str, str], httpx.URL] = {}
 
     async def __aenter__(self) -> EpistulaClient:
         return self
@@ -229,6 +247,15 @@ class EpistulaClient:
     async def aclose(self) -> None:
         pools, self._pools = list(self._pools.values()), OrderedDict()
         await asyncio.gather(*(pool.aclose() for pool in pools), *self._closing)
+
+    def _url(self, target: Target, path: str) -> httpx.URL:
+        key = (target.url, path)
+        url = self._urls.get(key)
+        if url is None:
+            if len(self._urls) >= _URL_CACHE_FACTOR * self.max_targets:
+                self._urls.clear()
+            url = self._urls[key] = httpx.URL(target.url.rstrip("/") + path)
+        return url
 
     def _pool(self, target: Target) -> httpx.AsyncClient:
         pool = self._pools.get(target.url)
@@ -264,7 +291,7 @@ class EpistulaClient:
         timer = _Timer()
         content = encode_body(body)
         try:
-            return await asyncio.wait_for(
+            return await run_within(
                 self._exchange(target, path, content, response_model, timer), timeout_s
             )
         except asyncio.TimeoutError:
@@ -307,7 +334,7 @@ class EpistulaClient:
         timer = _Timer()
         content = encode_body(body)
         try:
-            return await asyncio.wait_for(
+            return await run_within(
                 self._stream_exchange(target, path, content, chunk_model, timer, on_chunk),
                 timeout_s,
             )
@@ -321,11 +348,10 @@ class EpistulaClient:
     ) -> tuple[httpx.Response, str] | Failure:
         """Send; return the response (headers read, body not yet) and the request's uuid."""
         pool = self._pool(target)
-        request = pool.build_request(
-            "POST",
-            target.url.rstrip("/") + path,
-            content=content,
-            headers={"Content-Type": h.CONTENT_TYPE_JSON},
+        # Built directly rather than by pool.build_request: no client-wide default headers to
+        # merge, and the URL parsed once per target and path.
+        request = httpx.Request(
+            "POST", self._url(target, path), content=content, headers=_REQUEST_HEADERS
         )
         auth = EpistulaAuth(self.keypair, signed_for=target.hotkey, clock=self.clock)
         try:

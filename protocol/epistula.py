@@ -275,7 +275,9 @@ class SeenRequests:
     """The (signer, uuid) pairs of accepted requests, each kept until its timestamp leaves the
     window: after that the timestamp check refuses a replay by itself.
 
-    Keyed by signer as well as uuid, so one caller cannot burn another caller's uuid.
+    Keyed by signer as well as uuid, so one caller cannot burn another caller's uuid. `check`
+    and `record` are separate so that a server can remember only requests it accepts (see
+    `protocol.server`): then keys that the caller policy refuses cannot fill the cache.
 
     When full, new requests are refused (503) until entries expire; unexpired entries are never
     evicted. Evicting one would forget a request that is still inside its window, and an attacker
@@ -303,13 +305,10 @@ class SeenRequests:
             _, key = heapq.heappop(self._by_expiry)
             del self._expires_at[key]
 
-    def check_and_record(
-        self, signed_by: str, uuid: str, *, expires_at_ms: int, now_ms: int
-    ) -> Refused | None:
-        """Refuse a pair already seen; otherwise remember it until `expires_at_ms`."""
+    def check(self, signed_by: str, uuid: str, *, now_ms: int) -> Refused | None:
+        """Refuse a pair already seen, or any new pair while the cache is full."""
         self.purge(now_ms)
-        key = (signed_by, uuid)
-        if key in self._expires_at:
+        if (signed_by, uuid) in self._expires_at:
             return Refused.because(
                 Reason.REPLAYED_REQUEST,
                 f"request {uuid} from {signed_by} was already received; every request needs a "
@@ -322,9 +321,22 @@ class SeenRequests:
                 f"the server is tracking {self.capacity} recent requests, its limit; retry later",
                 retry_after_s=max(1, math.ceil(wait_ms / MS_PER_S)),
             )
+        return None
+
+    def record(self, signed_by: str, uuid: str, *, expires_at_ms: int) -> None:
+        """Remember a pair that `check` just passed, until `expires_at_ms`."""
+        key = (signed_by, uuid)
         self._expires_at[key] = expires_at_ms
         heapq.heappush(self._by_expiry, (expires_at_ms, key))
-        return None
+
+    def check_and_record(
+        self, signed_by: str, uuid: str, *, expires_at_ms: int, now_ms: int
+    ) -> Refused | None:
+        """`check`, then `record` if it passed."""
+        refused = self.check(signed_by, uuid, now_ms=now_ms)
+        if refused is None:
+            self.record(signed_by, uuid, expires_at_ms=expires_at_ms)
+        return refused
 
 
 def verify_request(

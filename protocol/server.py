@@ -19,6 +19,8 @@ Every POST to a route goes through these checks, in this order, and stops at the
  4. signature over the exact body bytes                            401
  5. (signer, uuid) not seen before                                 401 (503 if the cache is full)
  6. caller policy: registered, validator permit, minimum stake     403
+    (only a request that passes the policy has its uuid remembered: refused keys cannot fill
+    the replay cache)
  7. body is JSON and matches the route's schema                    400 / 422
  8. admission: a slot, by stake when saturated                     429 + Retry-After (503 on wait)
  9. the handler.
@@ -205,11 +207,8 @@ class EpistulaGuard:
         body = await read_body_limited(request, state.limits.max_body_bytes)
         if isinstance(body, Refused):
             raise _Refusal(body)
-        refused = check_signature(parsed, body) or state.seen.check_and_record(
-            parsed.signed_by,
-            parsed.uuid,
-            expires_at_ms=parsed.timestamp_ms + state.limits.window_ms,
-            now_ms=now_ms,
+        refused = check_signature(parsed, body) or state.seen.check(
+            parsed.signed_by, parsed.uuid, now_ms=now_ms
         )
         if refused is not None:
             raise _Refusal(refused)
@@ -217,6 +216,13 @@ class EpistulaGuard:
         caller = check_caller(state.policy, state.directory, verified)
         if isinstance(caller, Refused):
             raise _Refusal(caller, verified)
+        # Remembered only now, with no await since `check`: an accepted request's uuid cannot
+        # slip in twice, and keys the policy refuses cannot fill the replay cache.
+        state.seen.record(
+            parsed.signed_by,
+            parsed.uuid,
+            expires_at_ms=parsed.timestamp_ms + state.limits.window_ms,
+        )
         return Authenticated(caller, body)
 
 

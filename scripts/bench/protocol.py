@@ -1,14 +1,17 @@
 """Benchmark of the signed wire (protocol/): what signing costs, and how fast a fan-out is.
 
-1. Throughput: a signed echo endpoint (`protocol.server.create_app`, called through
+1. Throughput. A signed echo endpoint (`protocol.server.create_app`, called through
    `protocol.client.EpistulaClient`: request signed, response verified) against the same
-   endpoint with no signing (same body reading, schema, admission, handler and serialisation;
-   a client that does the same steps minus signing), each in its own uvicorn subprocess on
-   127.0.0.1, at 64 concurrent clients. The two alternate for several rounds; medians reported.
-2. Fan-out: 256 signed endpoints (distinct hotkeys, spread over a few uvicorn subprocesses),
-   each with its own artificial latency. Each endpoint's own latency is measured first (each
-   called on its own, at most a few in flight), then `EpistulaClient.fan_out` queries all 256 at
-   once; the figure is fan-out wall time / the slowest endpoint's measured own latency.
+   endpoint with no signing (the same body reading, schema, admission, handler and
+   serialisation; a client doing the same steps minus signing and verifying). Each server is a
+   uvicorn subprocess on 127.0.0.1; 64 clients, each with its own connection, send one request
+   after another. Signed and unsigned rounds alternate; medians are reported, with the CPU time
+   each side spends per request and, for scale, the cost of the signatures alone (one sign and
+   one verify at each end).
+2. Fan-out. 256 signed endpoints, each its own hotkey on its own port (spread over a few uvicorn
+   subprocesses), each with its own artificial latency. Each endpoint's own latency is measured
+   first (called on its own, at most a few in flight); then `EpistulaClient.fan_out` queries all
+   256 at once. The figure is fan-out wall time / the slowest endpoint's measured own latency.
 
 Targets: signed throughput >= 0.85 x unsigned; fan-out <= 1.2 x the slowest own latency.
 Last line: one JSON object. `--quick` for a short run.
@@ -41,7 +44,18 @@ from fastapi import FastAPI, Request  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
 from protocol.admission import Admission, AdmissionLimits  # noqa: E402
-from protocol.client import EpistulaClient, Failure, NoCookiesClient, Target  # noqa: E402
+from protocol.client import (  # noqa: E402
+    EpistulaClient,
+    Failure,
+    NoCookiesClient,
+    Target,
+    run_within,
+)
+from protocol.epistula import (  # noqa: E402
+    SeenRequests,
+    sign_request,
+    verify_request,
+)
 from protocol.policy import Caller, CallerInfo, CallerPolicy, StaticDirectory  # noqa: E402
 from protocol.refusals import Refused  # noqa: E402
 from protocol.schemas import ChatCompletion, ChatCompletionRequest  # noqa: E402
@@ -58,27 +72,40 @@ CLIENT_URI = "//BenchValidator"
 ECHO_MINER_URI = "//BenchMiner"
 FANOUT_MINER_URI = "//BenchFanout/{}"
 ECHO_PATH = "/v1/chat/completions"
-CONCURRENCY = 64
-# Enough slots that 64 clients never queue: the benchmark measures signing, not admission.
+# Enough slots that the clients never queue: this measures signing, not admission.
 SERVER_SLOTS = 256
 CALLER_STAKE = 1_000.0
 SERVER_START_TIMEOUT_S = 30.0
 SERVER_STOP_TIMEOUT_S = 5.0
 CALL_TIMEOUT_S = 30.0
 SOLO_IN_FLIGHT = 32
+CRYPTO_SAMPLES = 2_000
 TARGET_SIGNED_RATIO = 0.85
 TARGET_FANOUT_RATIO = 1.2
-PERCENTILE_P50 = 50
-PERCENTILE_P99 = 99
-MS_PER_S = 1000.0
+P50, P99 = 50, 99
+MS_PER_S = 1_000.0
+US_PER_S = 1_000_000.0
+# A validator's task as it goes on the wire: a system prompt, a question, sampling settings.
 ECHO_BODY = ChatCompletionRequest(
-    model="bench",
+    model="subnet-model",
     messages=[
-        {"role": "system", "content": "You are a helpful assistant."},
-        {"role": "user", "content": "Say the quick brown fox jumps over the lazy dog, twice."},
+        {
+            "role": "system",
+            "content": "You are a careful assistant. Answer in plain English, in at most three "
+            "sentences, and say so when you do not know.",
+        },
+        {
+            "role": "user",
+            "content": "A train leaves at 09:40 and arrives at 13:05 after two stops of ten "
+            "minutes each. How long was it moving, and what is the average speed if the line "
+            "is 212 km long? Show the arithmetic.",
+        },
     ],
-    max_tokens=64,
+    max_tokens=128,
     temperature=0.0,
+    seed=42,
+    logprobs=True,
+    top_logprobs=5,
 )
 
 
@@ -88,7 +115,7 @@ def echo_completion(request: ChatCompletionRequest) -> ChatCompletion:
         created=0,
         model=request.model,
         choices=[{"message": {"content": request.messages[-1].text()}, "finish_reason": "stop"}],
-        usage={"prompt_tokens": 20, "completion_tokens": 12, "total_tokens": 32},
+        usage={"prompt_tokens": 64, "completion_tokens": 48, "total_tokens": 112},
     )
 
 
@@ -143,14 +170,17 @@ def unsigned_echo_app() -> FastAPI:
     return app
 
 
-def fanout_app(
-    ports: list[int], first: int, min_latency_s: float, max_latency_s: float, total: int
-) -> Any:
+def endpoint_delay_s(index: int, total: int, min_s: float, max_s: float) -> float:
+    """Configured delays, evenly spread; the figure uses the measured latencies, not these."""
+    return min_s + (max_s - min_s) * index / max(total - 1, 1)
+
+
+def fanout_app(ports: list[int], first: int, args: argparse.Namespace) -> Any:
     """One signed miner per port, each its own hotkey and its own latency, like distinct miners."""
     by_port = {}
     for offset, port in enumerate(ports):
         index = first + offset
-        delay_s = endpoint_delay_s(index, total, min_latency_s, max_latency_s)
+        delay_s = endpoint_delay_s(index, args.endpoints, args.min_latency_s, args.max_latency_s)
 
         async def slow_echo(
             request: ChatCompletionRequest, caller: Caller, delay_s: float = delay_s
@@ -172,12 +202,8 @@ def fanout_app(
     return dispatch
 
 
-def endpoint_delay_s(index: int, total: int, min_s: float, max_s: float) -> float:
-    """Spread the configured delays evenly; the measured latencies are what the figure uses."""
-    return min_s + (max_s - min_s) * index / max(total - 1, 1)
-
-
 def serve(args: argparse.Namespace) -> int:
+    """The server subprocess: bind, say the ports on stdout, serve until terminated."""
     sockets = [listening_socket("127.0.0.1", 0) for _ in range(max(args.count, 1))]
     ports = [sock.getsockname()[1] for sock in sockets]
     if args.serve == "signed":
@@ -185,7 +211,7 @@ def serve(args: argparse.Namespace) -> int:
     elif args.serve == "unsigned":
         app = unsigned_echo_app()
     else:
-        app = fanout_app(ports, args.first, args.min_latency_s, args.max_latency_s, args.endpoints)
+        app = fanout_app(ports, args.first, args)
     print("PORTS " + ",".join(map(str, ports)), flush=True)
     config = uvicorn.Config(app, log_level="error", access_log=False, lifespan="off", backlog=2048)
     uvicorn.Server(config).run(sockets=sockets)
@@ -193,8 +219,8 @@ def serve(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def server_process(*serve_args: str) -> Iterator[list[int]]:
-    """Start this script as a server subprocess; yield its ports; always stop it."""
+def server_process(*serve_args: str) -> Iterator[tuple[int, list[int]]]:
+    """Start this script as a server subprocess; yield (pid, ports); always stop it."""
     process = subprocess.Popen(
         [sys.executable, os.path.abspath(__file__), "--serve", *serve_args],
         stdout=subprocess.PIPE,
@@ -207,7 +233,7 @@ def server_process(*serve_args: str) -> Iterator[list[int]]:
             raise RuntimeError(f"server subprocess did not start (said {line!r})")
         ports = [int(port) for port in line.split()[1].split(",")]
         _wait_listening(ports[0])
-        yield ports
+        yield process.pid, ports
     finally:
         process.terminate()
         try:
@@ -228,21 +254,31 @@ def _wait_listening(port: int) -> None:
     raise RuntimeError(f"server on port {port} did not answer within {SERVER_START_TIMEOUT_S} s")
 
 
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process (Linux /proc); None where unavailable."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 # ------------------------------------------------------------------------------ throughput
 
 
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    rank = min(len(ordered) - 1, max(0, round(pct / 100.0 * (len(ordered) - 1))))
-    return ordered[rank]
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100.0 * (len(ordered) - 1))))]
 
 
 async def drive(
-    clients: list[Callable[[], Awaitable[bool]]], duration_s: float
+    clients: list[Callable[[], Awaitable[bool]]], duration_s: float, server_pid: int
 ) -> dict[str, float]:
     """Each client sends one request after another for `duration_s`; all clients at once."""
     latencies: list[float] = []
     failures = 0
+    client_cpu, server_cpu = time.process_time(), process_cpu_s(server_pid)
     started = time.perf_counter()
     deadline = started + duration_s
 
@@ -258,11 +294,17 @@ async def drive(
     elapsed = time.perf_counter() - started
     if failures:
         raise RuntimeError(f"{failures} of {len(latencies)} benchmark requests failed")
-    return {
-        "rps": len(latencies) / elapsed,
-        "p50_ms": percentile(latencies, PERCENTILE_P50) * MS_PER_S,
-        "p99_ms": percentile(latencies, PERCENTILE_P99) * MS_PER_S,
+    count = len(latencies)
+    result = {
+        "rps": count / elapsed,
+        "p50_ms": percentile(latencies, P50) * MS_PER_S,
+        "p99_ms": percentile(latencies, P99) * MS_PER_S,
+        "client_cpu_us": (time.process_time() - client_cpu) / count * US_PER_S,
     }
+    server_after = process_cpu_s(server_pid)
+    if server_cpu is not None and server_after is not None:
+        result["server_cpu_us"] = (server_after - server_cpu) / count * US_PER_S
+    return result
 
 
 def signed_client(
@@ -280,10 +322,12 @@ def signed_client(
 def unsigned_client(
     http: httpx.AsyncClient, url: str, body: bytes
 ) -> Callable[[], Awaitable[bool]]:
+    parsed_url = httpx.URL(url)
+
     async def exchange() -> bool:
         # The same steps as EpistulaClient.call, minus signing and verifying.
-        request = http.build_request(
-            "POST", url, content=body, headers={"Content-Type": "application/json"}
+        request = httpx.Request(
+            "POST", parsed_url, content=body, headers={"Content-Type": "application/json"}
         )
         response = await http.send(request, stream=True)
         try:
@@ -294,57 +338,90 @@ def unsigned_client(
         return response.status_code == 200
 
     async def call_once() -> bool:
-        return await asyncio.wait_for(exchange(), CALL_TIMEOUT_S)
+        return await run_within(exchange(), CALL_TIMEOUT_S)
 
     return call_once
 
 
 async def throughput(
-    signed_port: int, unsigned_port: int, args: argparse.Namespace
-) -> dict[str, object]:
+    signed: tuple[int, list[int]], unsigned: tuple[int, list[int]], args: argparse.Namespace
+) -> dict[str, Any]:
     """`args.concurrency` clients, each with its own connection, as separate validators are."""
     client_key = Keypair.create_from_uri(CLIENT_URI)
-    target = Target.at(
-        Keypair.create_from_uri(ECHO_MINER_URI).ss58_address, "127.0.0.1", signed_port
-    )
+    miner = Keypair.create_from_uri(ECHO_MINER_URI).ss58_address
+    target = Target.at(miner, "127.0.0.1", signed[1][0])
     body = ECHO_BODY.model_dump_json(exclude_none=True).encode()
-    unsigned_url = f"http://127.0.0.1:{unsigned_port}{ECHO_PATH}"
+    unsigned_url = f"http://127.0.0.1:{unsigned[1][0]}{ECHO_PATH}"
     async with AsyncExitStack() as stack:
-        signed = [
-            signed_client(await stack.enter_async_context(EpistulaClient(client_key)), target, body)
-            for _ in range(args.concurrency)
-        ]
-        unsigned = [
-            unsigned_client(
-                await stack.enter_async_context(NoCookiesClient(timeout=None)), unsigned_url, body
-            )
-            for _ in range(args.concurrency)
-        ]
-        await drive(signed, args.warmup_s)
-        await drive(unsigned, args.warmup_s)
+        modes = {
+            "signed": (
+                signed[0],
+                [
+                    signed_client(
+                        await stack.enter_async_context(EpistulaClient(client_key)), target, body
+                    )
+                    for _ in range(args.concurrency)
+                ],
+            ),
+            "unsigned": (
+                unsigned[0],
+                [
+                    unsigned_client(
+                        await stack.enter_async_context(NoCookiesClient(timeout=None)),
+                        unsigned_url,
+                        body,
+                    )
+                    for _ in range(args.concurrency)
+                ],
+            ),
+        }
+        for pid, clients in modes.values():
+            await drive(clients, args.warmup_s, pid)
         rounds: dict[str, list[dict[str, float]]] = {"signed": [], "unsigned": []}
         for _ in range(args.rounds):
-            rounds["unsigned"].append(await drive(unsigned, args.duration_s))
-            rounds["signed"].append(await drive(signed, args.duration_s))
+            for mode in ("unsigned", "signed"):
+                pid, clients = modes[mode]
+                rounds[mode].append(await drive(clients, args.duration_s, pid))
 
-    def medians(runs: list[dict[str, float]]) -> dict[str, float]:
-        return {key: round(statistics.median(run[key] for run in runs), 2) for key in runs[0]}
+    def median_of(mode: str, key: str) -> float | None:
+        values = [run[key] for run in rounds[mode] if key in run]
+        return round(statistics.median(values), 1) if values else None
 
-    signed, unsigned = medians(rounds["signed"]), medians(rounds["unsigned"])
+    result: dict[str, Any] = {"request_bytes": len(body)}
+    for mode in ("signed", "unsigned"):
+        for key in ("rps", "p50_ms", "p99_ms", "client_cpu_us", "server_cpu_us"):
+            result[f"{mode}_{key}"] = median_of(mode, key)
     ratios = [
         s["rps"] / u["rps"] for s, u in zip(rounds["signed"], rounds["unsigned"], strict=True)
     ]
-    return {
-        "signed": signed,
-        "unsigned": unsigned,
-        "signed_over_unsigned_rps": round(statistics.median(ratios), 3),
-    }
+    result["signed_over_unsigned_rps"] = round(statistics.median(ratios), 3)
+    if result["signed_server_cpu_us"] is not None and result["unsigned_server_cpu_us"]:
+        unsigned_cpu = result["unsigned_client_cpu_us"] + result["unsigned_server_cpu_us"]
+        signed_cpu = result["signed_client_cpu_us"] + result["signed_server_cpu_us"]
+        result["unsigned_over_signed_cpu_per_request"] = round(unsigned_cpu / signed_cpu, 3)
+    return result
+
+
+def signature_cost_us() -> float:
+    """One sign and one verify at each end of an exchange, timed here: the floor of the cost."""
+    sender, receiver = Keypair.create_from_uri(CLIENT_URI), Keypair.create_from_uri(ECHO_MINER_URI)
+    body = ECHO_BODY.model_dump_json(exclude_none=True).encode()
+    seen = SeenRequests(CRYPTO_SAMPLES + 1)
+    started = time.perf_counter()
+    for _ in range(CRYPTO_SAMPLES):
+        now_ms = time.time_ns() // 1_000_000
+        headers = sign_request(body, sender, receiver.ss58_address, now_ms=now_ms)
+        verify_request(
+            headers, body, receiver_hotkey=receiver.ss58_address, now_ms=now_ms, seen=seen
+        )
+    one_way = (time.perf_counter() - started) / CRYPTO_SAMPLES
+    return round(2 * one_way * US_PER_S, 1)
 
 
 # ------------------------------------------------------------------------------ fan-out
 
 
-async def fanout(ports: list[int], args: argparse.Namespace) -> dict[str, object]:
+async def fanout(ports: list[int], args: argparse.Namespace) -> dict[str, Any]:
     client_key = Keypair.create_from_uri(CLIENT_URI)
     targets = [
         Target(
@@ -354,20 +431,24 @@ async def fanout(ports: list[int], args: argparse.Namespace) -> dict[str, object
         for index in range(args.endpoints)
     ]
     body = ECHO_BODY.model_dump_json(exclude_none=True).encode()
+
+    def check(outcomes: list[Any]) -> None:
+        failed = [o for o in outcomes if isinstance(o, Failure)]
+        if failed:
+            raise RuntimeError(f"{len(failed)} calls failed, e.g. {failed[0].message}")
+
     async with EpistulaClient(client_key) as client:
         gate = asyncio.Semaphore(SOLO_IN_FLIGHT)
 
-        async def own_latency(target: Target) -> float:
+        async def alone(target: Target) -> Any:
             async with gate:
-                outcome = await client.call(
+                return await client.call(
                     target, ECHO_PATH, body, response_model=ChatCompletion, timeout_s=CALL_TIMEOUT_S
                 )
-            if isinstance(outcome, Failure):
-                raise RuntimeError(f"{target.url}: {outcome.reason.value}: {outcome.message}")
-            return outcome.latency_s
 
-        own = await asyncio.gather(*(own_latency(t) for t in targets))
-        slowest = max(own)
+        own = await asyncio.gather(*(alone(t) for t in targets))
+        check(own)
+        own_latency = [outcome.latency_s for outcome in own]
         walls: list[float] = []
         for _ in range(args.fanout_rounds):
             started = time.perf_counter()
@@ -375,17 +456,34 @@ async def fanout(ports: list[int], args: argparse.Namespace) -> dict[str, object
                 targets, ECHO_PATH, body, response_model=ChatCompletion, timeout_s=CALL_TIMEOUT_S
             )
             walls.append(time.perf_counter() - started)
-            failed = [o for o in outcomes if isinstance(o, Failure)]
-            if failed:
-                raise RuntimeError(f"{len(failed)} fan-out calls failed, e.g. {failed[0].message}")
-    wall = statistics.median(walls)
+            check(outcomes)
+    slowest, wall = max(own_latency), statistics.median(walls)
     return {
-        "endpoints": args.endpoints,
-        "slowest_own_latency_ms": round(slowest * MS_PER_S, 1),
-        "fastest_own_latency_ms": round(min(own) * MS_PER_S, 1),
+        "fanout_endpoints": args.endpoints,
+        "fanout_slowest_own_latency_ms": round(slowest * MS_PER_S, 1),
+        "fanout_fastest_own_latency_ms": round(min(own_latency) * MS_PER_S, 1),
         "fanout_wall_ms": round(wall * MS_PER_S, 1),
+        "fanout_overhead_ms": round((wall - slowest) * MS_PER_S, 1),
         "fanout_over_slowest": round(wall / slowest, 3),
     }
+
+
+def fanout_servers(args: argparse.Namespace, stack: ExitStack) -> list[int]:
+    """Start the fan-out servers; every endpoint's port, in endpoint order."""
+    per_server = -(-args.endpoints // args.servers)
+    ports: list[int] = []
+    for first in range(0, args.endpoints, per_server):
+        _, server_ports = stack.enter_context(
+            server_process(
+                "fanout",
+                *("--first", str(first), "--count", str(min(per_server, args.endpoints - first))),
+                *("--endpoints", str(args.endpoints)),
+                *("--min-latency-s", str(args.min_latency_s)),
+                *("--max-latency-s", str(args.max_latency_s)),
+            )
+        )
+        ports += server_ports
+    return ports
 
 
 # ------------------------------------------------------------------------------ main
@@ -396,16 +494,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a short run (fewer, shorter rounds)")
-    parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
-    parser.add_argument(
-        "--duration-s", type=float, default=4.0, help="seconds per throughput round"
-    )
-    parser.add_argument("--rounds", type=int, default=5, help="alternating signed/unsigned rounds")
+    parser.add_argument("--concurrency", type=int, default=64, help="concurrent clients")
+    parser.add_argument("--duration-s", type=float, default=4.0, help="seconds per round")
+    parser.add_argument("--rounds", type=int, default=5, help="signed/unsigned round pairs")
     parser.add_argument("--warmup-s", type=float, default=1.0)
-    parser.add_argument("--endpoints", type=int, default=256)
-    parser.add_argument("--servers", type=int, default=4, help="uvicorn processes for the fan-out")
-    parser.add_argument("--min-latency-s", type=float, default=0.5)
-    parser.add_argument("--max-latency-s", type=float, default=1.0)
+    parser.add_argument("--endpoints", type=int, default=256, help="fan-out endpoints")
+    parser.add_argument("--servers", type=int, default=4, help="uvicorn processes for them")
+    parser.add_argument("--min-latency-s", type=float, default=0.5, help="fastest endpoint")
+    parser.add_argument("--max-latency-s", type=float, default=1.0, help="slowest endpoint")
     parser.add_argument("--fanout-rounds", type=int, default=5)
     parser.add_argument("--serve", choices=["signed", "unsigned", "fanout"], help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
@@ -420,46 +516,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve:
         return serve(args)
-    per_server = -(-args.endpoints // args.servers)
     with server_process("signed") as signed, server_process("unsigned") as unsigned:
-        echo = asyncio.run(throughput(signed[0], unsigned[0], args))
-    print(
-        f"echo at {args.concurrency} clients: signed {echo['signed']}, unsigned {echo['unsigned']}"
-    )
+        echo = asyncio.run(throughput(signed, unsigned, args))
+    echo["signature_cost_us"] = signature_cost_us()
+    print(f"echo, {args.concurrency} clients: " + ", ".join(f"{k}={v}" for k, v in echo.items()))
     with ExitStack() as stack:
-        ports = [
-            port
-            for first in range(0, args.endpoints, per_server)
-            for port in stack.enter_context(
-                server_process(
-                    "fanout",
-                    *(
-                        "--first",
-                        str(first),
-                        "--count",
-                        str(min(per_server, args.endpoints - first)),
-                    ),
-                    *(
-                        "--min-latency-s",
-                        str(args.min_latency_s),
-                        "--max-latency-s",
-                        str(args.max_latency_s),
-                    ),
-                    *("--endpoints", str(args.endpoints)),
-                )
-            )
-        ]
-        fan = asyncio.run(fanout(ports, args))
-    print(f"fan-out: {fan}")
-    result = {
+        fan = asyncio.run(fanout(fanout_servers(args, stack), args))
+    print("fan-out: " + ", ".join(f"{k}={v}" for k, v in fan.items()))
+    result: dict[str, Any] = {
         "benchmark": "protocol",
         "quick": args.quick,
         "concurrency": args.concurrency,
-        **{f"signed_{k}": v for k, v in echo["signed"].items()},  # type: ignore[union-attr]
-        **{f"unsigned_{k}": v for k, v in echo["unsigned"].items()},  # type: ignore[union-attr]
-        "signed_over_unsigned_rps": echo["signed_over_unsigned_rps"],
+        **echo,
         "signed_target": TARGET_SIGNED_RATIO,
-        **{f"fanout_{k}" if not k.startswith("fanout") else k: v for k, v in fan.items()},
+        **fan,
         "fanout_target": TARGET_FANOUT_RATIO,
     }
     result["meets_targets"] = (

@@ -316,6 +316,18 @@ async def test_full_replay_cache_refuses_503_instead_of_forgetting(
     assert int(response.headers["Retry-After"]) >= 1
 
 
+async def test_callers_refused_by_the_policy_cannot_fill_the_replay_cache(
+    handler: RecordingHandler,
+) -> None:
+    app = build_app(handler, limits=ServerLimits(seen_capacity=1))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=MINER_URL) as http:
+        for _ in range(3):
+            refused = await signed_post(http, signer=STRANGER)
+            assert refused.json()["error"]["code"] == "caller_not_registered"
+        assert (await signed_post(http)).status_code == 200
+    assert len(app.state.protocol.seen) == 1
+
+
 async def test_unknown_path_and_wrong_method_get_json_errors(
     http: httpx.AsyncClient, handler: RecordingHandler
 ) -> None:
