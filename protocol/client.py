@@ -13,33 +13,56 @@ A call never raises for anything the miner or the network does: it returns a `Re
 signature verified, body valid) or a `Failure` with a `FailureReason`. `stream()` does the same for
 server-sent event streams, verifying the signature trailer (see `protocol.streaming`).
 
-`EpistulaAuth` is the httpx auth hook underneath: it signs `request.content`, the bytes httpx has
-already encoded and will send, so the body is serialised exactly once. It can sign for any httpx
-client, an OpenAI client's included:
-    httpx.AsyncClient(auth=EpistulaAuth(keypair, signed_for=miner_hotkey))
+Each request is signed by `EpistulaAuth` (see `protocol.transport`) over the bytes httpx sends;
+the answer's signature must be the target's, for us, bound to the request's uuid. The types
+(`Target`, `Reply`, `StreamReply`, `Failure`, `FailureReason`) live in `protocol.outcomes` and
+are re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from protocol import headers as h
 from protocol.clock import Clock, wall_clock_ms
-from protocol.epistula import Signer, epistula_values, sign_request, verify_response
+from protocol.epistula import Signer, epistula_values, verify_response
+from protocol.outcomes import (
+    Failure,
+    FailureReason,
+    Reply,
+    StreamReply,
+    Target,
+    error_of,
+    successes,
+    summarise,
+)
 from protocol.refusals import Refused
-from protocol.schemas import ErrorBody, ErrorDetail
+from protocol.schemas import ErrorDetail
 from protocol.streaming import DONE_DATA, SignedStreamReader, StreamFormatError
+from protocol.transport import EpistulaAuth, NoCookiesClient, run_within
+
+__all__ = [
+    "EpistulaAuth",
+    "EpistulaClient",
+    "Failure",
+    "FailureReason",
+    "NoCookiesClient",
+    "Reply",
+    "StreamReply",
+    "Target",
+    "encode_body",
+    "run_within",
+    "successes",
+]
 
 DEFAULT_MAX_CONNECTIONS_PER_TARGET = 64
 DEFAULT_MAX_TARGETS = 1024
@@ -52,133 +75,7 @@ _URL_CACHE_FACTOR = 4  # parsed URLs kept per target allowed (a few paths each)
 _REQUEST_HEADERS = {"Content-Type": h.CONTENT_TYPE_JSON}
 
 M = TypeVar("M", bound=BaseModel)
-T = TypeVar("T")
 Body = bytes | BaseModel | Mapping[str, Any]
-
-
-async def run_within(awaitable: Awaitable[T], timeout_s: float) -> T:
-    """Await under one total deadline; raises TimeoutError (asyncio.TimeoutError before 3.11)."""
-    if sys.version_info >= (3, 11):
-        # A timeout scope costs a third of wait_for, which wraps the awaitable in a new task.
-        async with asyncio.timeout(timeout_s):
-            return await awaitable
-    return await asyncio.wait_for(awaitable, timeout_s)
-
-
-class EpistulaAuth(httpx.Auth):
-    """Sign each request with Epistula v2 headers over the exact bytes httpx sends.
-
-    The receiver is `signed_for`, or else the request's own `Epistula-Signed-For` header.
-    """
-
-    requires_request_body = True
-
-    def __init__(
-        self, keypair: Signer, signed_for: str | None = None, clock: Clock = wall_clock_ms
-    ):
-        self.keypair = keypair
-        self.signed_for = signed_for
-        self.clock = clock
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        signed_for = self.signed_for or request.headers.get(h.SIGNED_FOR)
-        if not signed_for:
-            raise ValueError(
-                f"no receiver to sign for: pass signed_for= to EpistulaAuth or set {h.SIGNED_FOR}"
-            )
-        self.last_signed = sign_request(
-            request.content, self.keypair, signed_for, now_ms=self.clock()
-        )
-        request.headers.update(self.last_signed)
-        yield request
-
-
-class _IgnoredCookies(httpx.Cookies):
-    """A cookie store that stores nothing."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-
-class NoCookiesClient(httpx.AsyncClient):
-    """An httpx client that ignores Set-Cookie: a miner cannot plant state in a validator's
-    client, and no response pays for cookie parsing (which httpx does per response, at a cost
-    that grows with the square of the number of headers)."""
-
-    _ignored = _IgnoredCookies()
-
-    @property  # type: ignore[override]
-    def cookies(self) -> httpx.Cookies:
-        return self._ignored
-
-    @cookies.setter
-    def cookies(self, value: object) -> None:
-        return None
-
-
-@dataclass(frozen=True)
-class Target:
-    """A neuron to call: its hotkey (whom requests are signed for) and its base URL."""
-
-    hotkey: str
-    url: str
-
-    @classmethod
-    def at(cls, hotkey: str, host: str, port: int, scheme: str = "http") -> Target:
-        shown = f"[{host}]" if ":" in host else host
-        return cls(hotkey, f"{scheme}://{shown}:{port}")
-
-
-class FailureReason(str, Enum):
-    TIMEOUT = "timeout"
-    CONNECTION_REFUSED = "connection_refused"
-    CONNECTION_ERROR = "connection_error"
-    BAD_STATUS = "bad_status"
-    BAD_SIGNATURE = "bad_signature"
-    INVALID_SCHEMA = "invalid_schema"
-    RESPONSE_TOO_LARGE = "response_too_large"
-    STREAM_ERROR = "stream_error"
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why a call produced no usable answer. `error` is the server's error body, if it sent one."""
-
-    target: Target
-    reason: FailureReason
-    message: str
-    latency_s: float
-    ttfb_s: float | None = None
-    status: int | None = None
-    error: ErrorDetail | None = None
-
-
-@dataclass(frozen=True)
-class Reply(Generic[M]):
-    """A verified answer. `body` and `headers` (the response's Epistula headers) are its proof."""
-
-    target: Target
-    status: int
-    parsed: M
-    body: bytes
-    headers: dict[str, str]
-    latency_s: float
-    ttfb_s: float
-
-
-@dataclass(frozen=True)
-class StreamReply(Generic[M]):
-    """A verified stream: its chunks, the signed trailer, and the timings.
-
-    `first_chunk_s` is the time to the first event (the first token, for a completion).
-    """
-
-    target: Target
-    chunks: list[M]
-    trailer: dict[str, str]
-    latency_s: float
-    ttfb_s: float
-    first_chunk_s: float | None
 
 
 @dataclass
@@ -401,7 +298,7 @@ class EpistulaClient:
         try:
             parsed = model.model_validate_json(body)
         except ValidationError as exc:
-            return self._fail(target, FailureReason.INVALID_SCHEMA, _summarise(exc), timer)
+            return self._fail(target, FailureReason.INVALID_SCHEMA, summarise(exc), timer)
         assert timer.ttfb_s is not None and isinstance(proof, dict)
         return Reply(
             target, response.status_code, parsed, body, proof, timer.elapsed(), timer.ttfb_s
@@ -461,7 +358,7 @@ class EpistulaClient:
                 for payload in reader.feed(data):
                     if payload == DONE_DATA or error is not None:
                         continue
-                    error = _error_of(payload)
+                    error = error_of(payload)
                     if error is not None:
                         continue
                     chunk = model.model_validate_json(payload)
@@ -476,7 +373,7 @@ class EpistulaClient:
         except StreamFormatError as exc:
             return self._fail(target, FailureReason.BAD_SIGNATURE, str(exc), timer)
         except ValidationError as exc:
-            return self._fail(target, FailureReason.INVALID_SCHEMA, _summarise(exc), timer)
+            return self._fail(target, FailureReason.INVALID_SCHEMA, summarise(exc), timer)
         assert reader.trailer is not None
         verified = verify_response(
             reader.trailer,
@@ -541,34 +438,8 @@ class EpistulaClient:
         )
 
     def _bad_status(self, target: Target, status: int, body: bytes, timer: _Timer) -> Failure:
-        error = _error_of(body)
+        error = error_of(body)
         message = error.message if error is not None else body[:200].decode(errors="replace")
         return self._fail(
             target, FailureReason.BAD_STATUS, f"HTTP {status}: {message}", timer, status, error
         )
-
-
-def _error_of(payload: str | bytes) -> ErrorDetail | None:
-    """The `{"error": {...}}` body in `payload`, if that is what it is."""
-    start = payload.lstrip()[:1]
-    if start not in ("{", b"{") or (
-        "error" not in payload[:16] if isinstance(payload, str) else b"error" not in payload[:16]
-    ):
-        return None
-    try:
-        return ErrorBody.model_validate_json(payload).error
-    except ValidationError:
-        return None
-
-
-def _summarise(exc: ValidationError) -> str:
-    first = exc.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    return (
-        f"response does not match the schema: {where}: {first['msg']} ({exc.error_count()} errors)"
-    )
-
-
-def successes(outcomes: Sequence[Reply[M] | Failure]) -> list[Reply[M]]:
-    """The verified replies among fan-out outcomes."""
-    return [outcome for outcome in outcomes if isinstance(outcome, Reply)]
