@@ -7,7 +7,7 @@ other sizes, other kernels, other precisions. This runs honest engines (the veri
 dtype, and ``--miner-dtype`` as a stand-in for other hardware) over a fixed set of prompts,
 greedy and sampled, alone and in batches of 1, 4 and 16, and reports for every figure a
 threshold in VerifyConfig bounds: the largest |claimed - verifier| logprob and bias statistic,
-the largest greedy gap, the worst rank and nucleus excess of sampled tokens, and the largest
+the largest greedy gap, the worst rank of sampled tokens and the nucleus slack they need, the largest
 end-of-sequence probability an honest sample walked past. Each threshold should sit well
 above its figure; the last line is one JSON object with figures, thresholds and margins.
 """
@@ -18,7 +18,7 @@ import argparse
 import asyncio
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from inference.engine import Engine
 from inference.judge import bias_statistic
@@ -39,6 +39,9 @@ PROMPTS = (
 BATCH_SIZES = (1, 4, 16)
 SAMPLING = ((0.7, 0.9), (1.0, 1.0), (1.0, 0.8))  # (temperature, top_p)
 MAX_TOKENS = 48
+# The search for the nucleus slack honest runs need: up to this many nats, to this precision.
+NUCLEUS_SEARCH_MAX = 4.0
+NUCLEUS_RESOLUTION = 0.02
 
 
 def _requests(max_tokens: int) -> list[GenerationRequest]:
@@ -75,8 +78,8 @@ def measure(verifier: Verifier, pairs: list) -> dict[str, float]:
     """The honest figures that VerifyConfig's thresholds must stay above."""
     items = [VerifyItem.of(r, c) for r, c in pairs]
     figures = dict.fromkeys(("max_abs_diff", "max_bias", "max_greedy_gap", "max_sampled_rank"), 0.0)
-    figures["max_nucleus_excess"] = float("-inf")
     figures["max_skipped_eos_prob"] = 0.0
+    figures["needed_nucleus_slack"] = needed_nucleus_slack(verifier, items)
     eos = verifier.eos_token_ids
     for item, (_, ev) in zip(items, verifier.evidence(items), strict=True):
         diffs = [c - v for c, v in zip(item.logprobs, ev.logprobs, strict=True)]
@@ -88,24 +91,51 @@ def measure(verifier: Verifier, pairs: list) -> dict[str, float]:
             figures["max_greedy_gap"] = max(figures["max_greedy_gap"], *gaps)
             continue
         figures["max_sampled_rank"] = max(figures["max_sampled_rank"], *ev.ranks)
-        if request.top_p < 1:
-            excess = max(m - request.top_p for m in ev.mass_above)
-            figures["max_nucleus_excess"] = max(figures["max_nucleus_excess"], excess)
         skipped = [p for t, p in zip(item.token_ids, ev.eos_probs, strict=True) if t not in eos]
         figures["max_skipped_eos_prob"] = max(figures["max_skipped_eos_prob"], *skipped, 0.0)
     return figures
 
 
+def needed_nucleus_slack(verifier: Verifier, items: list[VerifyItem]) -> float:
+    """The smallest nucleus_slack (to NUCLEUS_RESOLUTION) that passes every honest token."""
+    nucleus_items = [i for i in items if not i.request.greedy and i.request.top_p < 1]
+
+    def passes(slack: float) -> bool:
+        config = replace(verifier.config, nucleus_slack=slack)
+        probe = Verifier(
+            verifier.model,
+            verifier.tokenizer,
+            config,
+            context_length=verifier.limits.context_length,
+            eos_token_ids=verifier.eos_token_ids,
+        )
+        return all(
+            m < item.request.top_p
+            for item, (_, ev) in zip(nucleus_items, probe.evidence(nucleus_items), strict=True)
+            for m in ev.nucleus_mass
+        )
+
+    if not nucleus_items or passes(0.0):
+        return 0.0
+    low, high = 0.0, NUCLEUS_SEARCH_MAX
+    if not passes(high):
+        return float("inf")
+    while high - low > NUCLEUS_RESOLUTION:
+        middle = (low + high) / 2
+        low, high = (low, middle) if passes(middle) else (middle, high)
+    return high
+
+
 def margins(figures: dict[str, float], config: VerifyConfig) -> dict[str, float]:
-    """Threshold divided by the honest figure (bigger is safer); for the nucleus and the
-    end-of-sequence rules, the distance left before an honest run would fail."""
+    """Threshold divided by the honest figure (bigger is safer); for the end-of-sequence
+    rule, the probability left before an honest run would fail."""
     ratio = lambda threshold, figure: threshold / figure if figure > 0 else float("inf")  # noqa: E731
     return {
         "logprob_tolerance": ratio(config.logprob_tolerance, figures["max_abs_diff"]),
         "bias_tolerance": ratio(config.bias_tolerance, figures["max_bias"]),
         "greedy_max_gap": ratio(config.greedy_max_gap, figures["max_greedy_gap"]),
         "max_rank": ratio(config.max_rank, figures["max_sampled_rank"]),
-        "nucleus_slack_left": config.nucleus_slack - figures["max_nucleus_excess"],
+        "nucleus_slack": ratio(config.nucleus_slack, figures["needed_nucleus_slack"]),
         "eos_confidence_left": config.eos_confidence - figures["max_skipped_eos_prob"],
     }
 

@@ -9,7 +9,8 @@ Per token (positions are completion token indices):
   miss is ``false_eos`` when the token is end-of-sequence, ``skipped_eos`` when the best token
   was end-of-sequence, else ``not_greedy``.
 - Sampled requests: every token must rank within ``max_rank`` (``token_rank``) and, when
-  top_p < 1, lie in the nucleus widened by ``nucleus_slack`` (``outside_nucleus``); the same
+  top_p < 1, lie in the nucleus of some distribution whose logits are within
+  ``nucleus_slack`` of the verifier's (``outside_nucleus``); the same
   end-of-sequence cases are named ``false_eos``/``skipped_eos``. A non-EOS token where the
   sampler would have drawn end-of-sequence with probability >= ``eos_confidence`` is
   ``skipped_eos``.
@@ -41,9 +42,10 @@ class Evidence:
     ranks: Sequence[int]
     best_logprobs: Sequence[float]
     best_ids: Sequence[int]
-    # Sampled requests only: mass of the sampling distribution above the token, and its
-    # probability of end-of-sequence.
-    mass_above: Sequence[float] | None = None
+    # Sampled requests only: the least probability mass ranked above each token within the
+    # configured logit noise (inference.sampling.nucleus_mass), and the sampling
+    # distribution's probability of end-of-sequence.
+    nucleus_mass: Sequence[float] | None = None
     eos_probs: Sequence[float] | None = None
     # The verifier's logprobs of the claimed top alternatives, when some were claimed.
     alternative_logprobs: Sequence[Sequence[float]] | None = None
@@ -128,9 +130,7 @@ def _token_findings(
             )
         else:
             rank_ok = ev.ranks[i] <= config.max_rank
-            nucleus_ok = request.top_p >= 1 or (
-                ev.mass_above[i] < request.top_p + config.nucleus_slack
-            )
+            nucleus_ok = request.top_p >= 1 or ev.nucleus_mass[i] < request.top_p
             if rank_ok and nucleus_ok:
                 if not eos_token and ev.eos_probs[i] >= config.eos_confidence:
                     findings.append(
@@ -146,8 +146,8 @@ def _token_findings(
             detail = (
                 f"token ranks {ev.ranks[i]} (max {config.max_rank})"
                 if not rank_ok
-                else f"{ev.mass_above[i]:.3f} of the probability ranks above the token "
-                f"(top_p {request.top_p})"
+                else f"at least {ev.nucleus_mass[i]:.3f} of the probability ranks above the "
+                f"token, outside the top_p {request.top_p} nucleus"
             )
         if eos_token:
             code = "false_eos"

@@ -38,7 +38,7 @@ class KVBatch:
         self.device = device
         self.pad_token_id = pad_token_id
         # transformers 5 calls the cache argument `cache`, earlier versions `past_key_values`.
-        params = inspect.signature(model.forward).parameters
+        params = inspect.signature(type(model).forward).parameters
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
         self._keep_kwarg = logits_to_keep_kwarg(model)
         self.cache: DynamicCache | None = None
@@ -129,7 +129,7 @@ class KVBatch:
 
 def logits_to_keep_kwarg(model: torch.nn.Module) -> str | None:
     """The forward argument that limits logits to the last positions, if the model has one."""
-    params = inspect.signature(model.forward).parameters
+    params = inspect.signature(type(model).forward).parameters
     return next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
 
 

@@ -11,6 +11,8 @@ two tokens.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -39,13 +41,22 @@ def sample_rows(
     return order.gather(-1, picks).squeeze(-1).tolist()
 
 
-def mass_above(probs: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """Per row, the probability mass of tokens strictly more likely than ``tokens[row]``.
+def nucleus_mass(scaled_logits: torch.Tensor, tokens: torch.Tensor, noise: float) -> torch.Tensor:
+    """Per row, the least probability mass ranked above ``tokens[row]`` that logits within
+    ``noise`` of these can give (the sampler keeps the token only if this is below top_p).
 
-    A sampler with nucleus top_p can draw a token only if this is below top_p.
+    ``scaled_logits`` are logits / temperature and ``noise`` is in the same units. The most
+    favourable perturbation lowers every token above the chosen one by ``noise`` and raises
+    the rest by ``noise``: tokens less than 2 * noise above it then no longer rank above it,
+    and the others lose weight. With noise 0 this is the plain mass above the token.
     """
-    chosen = probs.gather(-1, tokens[:, None])
-    return (probs * (probs > chosen)).sum(dim=-1)
+    chosen = scaled_logits.gather(-1, tokens[:, None])
+    probs = torch.softmax(scaled_logits.float(), dim=-1)
+    above = scaled_logits > chosen
+    clearly_above = scaled_logits > chosen + 2 * noise
+    lowered, raised = math.exp(-noise), math.exp(noise)
+    total = (probs * above).sum(-1) * lowered + (probs * ~above).sum(-1) * raised
+    return (probs * clearly_above).sum(-1) * lowered / total
 
 
 def ranks(logprobs: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:

@@ -16,9 +16,9 @@ and anything after it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Protocol
 
 FinishReason = Literal["stop", "length"]
 FINISH_REASONS: tuple[str, ...] = ("stop", "length")
@@ -161,6 +161,16 @@ class StreamDelta:
     completion: Completion | None = None
 
 
+class GenerationBackend(Protocol):
+    """What a miner serves with: inference.engine.Engine or openai_backend.OpenAIBackend."""
+
+    async def generate(self, request: GenerationRequest) -> Completion: ...
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta]: ...
+
+    async def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class VerifyConfig:
     """Thresholds of the verifier, calibrated with ``python -m inference.calibrate``.
@@ -172,34 +182,36 @@ class VerifyConfig:
     ====================  ========  ========  ========  =======  =============
     figure                float32   float16   bfloat16  default  margin (bf16)
     ====================  ========  ========  ========  =======  =============
-    max abs logprob diff  5.4e-5    0.14      0.80      2.0      2.5x
-    max |sum|/sqrt(n)     1.9e-5    0.027     0.32      1.0      3.1x
-    max greedy gap        0         0.050     0.64      1.5      2.4x
-    max sampled rank      6         6         4         50       8x
-    max nucleus excess    -0.007    -0.007    0.0039    0.05     +0.046
-    max skipped EOS prob  5.6e-5    1.4e-4    6.9e-5    0.999    +0.999
+    max abs logprob diff  8.0e-5    0.13      1.54      3.0      1.9x
+    max |sum|/sqrt(n)     2.5e-5    0.040     0.56      1.5      2.7x
+    max greedy gap        0         0.087     0.68      1.5      2.2x
+    max sampled rank      4         6         3         50       8x
+    needed nucleus slack  0         0         0.59      1.2      2.0x
+    max skipped EOS prob  4.7e-4    4.7e-4    6.8e-4    0.999    +0.998
     ====================  ========  ========  ========  =======  =============
 
     A bfloat16 miner against a float32 verifier stands in for other GPUs, kernels and
-    precisions, and is the worst case measured (it even flips one greedy choice, by 0.64
+    precisions, and is by far the worst case measured (it flips greedy choices by up to 0.68
     nats). The cheats of tests/inference/test_verify_detection.py land at greedy gaps of
-    several nats, logprob errors of whole nats, or a bias statistic of 2.5 and more. Honest
-    samples at temperature 1 without top_p can still pick rare tokens, so ``max_rank`` is a
-    loose bound; validators that want a sharp check on samples send top_p < 1.
+    several nats, logprob errors of whole nats, or a bias statistic of 2.5 and more. The
+    nucleus rule gives an honest sampler the benefit of the doubt (every logit moved by up
+    to nucleus_slack in its favour), so it catches implausible tokens, not near-misses; and
+    honest samples at temperature 1 without top_p can pick rare tokens, so ``max_rank`` is a
+    loose bound. Validators that want sharp checks send greedy requests.
     """
 
     # A claimed logprob may differ from the verifier's by this much (nats) at any token.
-    logprob_tolerance: float = 2.0
+    logprob_tolerance: float = 3.0
     # |sum of (claimed - verifier)| / sqrt(tokens) may not exceed this: honest noise
     # averages out, a systematic inflation does not (inference.judge.bias_statistic).
-    bias_tolerance: float = 1.0
+    bias_tolerance: float = 1.5
     # Greedy requests: every token's logprob must be within this of the best token's.
     greedy_max_gap: float = 1.5
     # Sampled requests: every token must rank within this many tokens.
     max_rank: int = 50
-    # Sampled requests with top_p < 1: the probability mass ranked above a token may exceed
-    # top_p by this much before the token counts as outside the nucleus.
-    nucleus_slack: float = 0.05
+    # Sampled requests with top_p < 1: a token is inside the nucleus if it would be with every
+    # logit moved by up to this much (nats) in its favour (inference.sampling.nucleus_mass).
+    nucleus_slack: float = 1.2
     # Sampled requests: skipping an end-of-sequence the sampler would have drawn with at
     # least this probability is a failure.
     eos_confidence: float = 0.999
@@ -212,8 +224,8 @@ class VerifyConfig:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.max_rank < 1:
             raise ValueError(f"max_rank must be at least 1, got {self.max_rank}")
-        if not (0 <= self.nucleus_slack < 1):
-            raise ValueError(f"nucleus_slack must be in [0, 1), got {self.nucleus_slack}")
+        if self.nucleus_slack < 0:
+            raise ValueError(f"nucleus_slack must be >= 0, got {self.nucleus_slack}")
         if not (0 < self.eos_confidence <= 1):
             raise ValueError(f"eos_confidence must be in (0, 1], got {self.eos_confidence}")
         if self.max_batch_tokens < 1:

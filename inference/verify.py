@@ -29,7 +29,7 @@ from inference.judge import Evidence, judge
 from inference.kv_batch import logits_to_keep_kwarg
 from inference.loading import LoadedModel, context_length_of, eos_token_ids_of, load_model
 from inference.prompts import Limits, prepare
-from inference.sampling import log_probs, mass_above, ranks, sampling_probs
+from inference.sampling import log_probs, nucleus_mass, ranks, sampling_probs
 from inference.types import (
     FINISH_REASONS,
     InvalidCompletion,
@@ -225,11 +225,15 @@ class Verifier:
         best = lp.max(dim=-1)
         chosen = lp.gather(-1, tokens[:, None]).squeeze(-1)
         request = item.request
-        mass = eos = None
+        nucleus = eos = None
         if not request.greedy:
             temperature = torch.full((len(tokens),), request.temperature, device=logits.device)
             probs = sampling_probs(logits, temperature)
-            mass = mass_above(probs, tokens).tolist()
+            nucleus = nucleus_mass(
+                logits.float() / request.temperature,
+                tokens,
+                self.config.nucleus_slack / request.temperature,
+            ).tolist()
             eos_index = torch.tensor(
                 sorted(self.eos_token_ids), dtype=torch.long, device=logits.device
             )
@@ -245,7 +249,7 @@ class Verifier:
             ranks=ranks(lp, tokens).tolist(),
             best_logprobs=best.values.tolist(),
             best_ids=best.indices.tolist(),
-            mass_above=mass,
+            nucleus_mass=nucleus,
             eos_probs=eos,
             alternative_logprobs=alternatives,
         )

@@ -24,7 +24,7 @@ def _verdict(tokens, *, best_ids=None, gaps=None, finish="stop", **request_field
         ranks=[1 if g == 0 else 2 for g in gaps],
         best_logprobs=[-0.1] * n,
         best_ids=best_ids or list(tokens),
-        mass_above=[0.0] * n,
+        nucleus_mass=[0.0] * n,
         eos_probs=[0.0] * n,
     )
     item = VerifyItem(request, tokens, [-0.1 - g for g in gaps], finish, Usage.of(3, n))
