@@ -40,7 +40,13 @@ class StartupError(RuntimeError):
 
 
 def setup_logging(debug: bool, name: str) -> None:
-    """One loguru sink on stderr, tagged with the neuron's name (role and hotkey)."""
+    """One loguru sink on stderr, tagged with the neuron's name (role and hotkey).
+
+    Model loading's progress bars are switched off: a neuron's log is one line per event.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
     logger.remove()
     logger.configure(extra={"neuron": name})
     logger.add(sys.stderr, level="DEBUG" if debug else "INFO", format=LOG_FORMAT)
@@ -232,7 +238,9 @@ class Neuron:
             except StartupError as exc:
                 logger.error("deregistered: {}", exc)
                 self.stop()
-            except (ChainError, TimeoutError, OSError) as exc:
+            except TimeoutError:
+                logger.debug("no block {} yet; still waiting", target)
+            except (ChainError, OSError) as exc:
                 logger.warning("metagraph sync failed ({}); retrying", exc)
                 await self.sleep(1.0)
 
@@ -252,6 +260,11 @@ class Neuron:
         logger.info(
             "metrics at http://{}:{}/metrics", self.config.metrics.ip, self._metrics_server.port
         )
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port of the running `/metrics` endpoint, if any."""
+        return self._metrics_server.port if self._metrics_server is not None else None
 
     def stop_metrics(self) -> None:
         if self._metrics_server is not None:

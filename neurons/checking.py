@@ -112,6 +112,30 @@ class Result:
     outcome: Outcome
     detail: str  # VERIFIED, a failure reason from the wire, or the verifier's finding codes
     answered: bool  # a signed answer came back (verified or not)
+    proven_wrong: bool  # a signed answer failed verification: proof of a wrong answer
+
+
+def per_miner(results: Sequence[Result]) -> list[Result]:
+    """One result per uid from its several answers in a round (uid order of first appearance).
+
+    Verified only if every answer verified; its throughput is all their tokens over the
+    slowest answer's latency, since the miner worked on them at once. The detail is the first
+    failure's.
+    """
+    grouped: dict[int, list[Result]] = {}
+    for result in results:
+        grouped.setdefault(result.uid, []).append(result)
+    combined = []
+    for uid, group in grouped.items():
+        verified = all(r.outcome.verified for r in group)
+        failure = next((r.detail for r in group if r.detail != VERIFIED), VERIFIED)
+        seconds = max(r.outcome.seconds for r in group) if verified else None
+        tokens = sum(r.outcome.completion_tokens for r in group)
+        outcome = Outcome(verified, tokens, seconds)
+        answered = any(r.answered for r in group)
+        wrong = any(r.proven_wrong for r in group)
+        combined.append(Result(uid, group[0].hotkey, outcome, failure, answered, wrong))
+    return combined
 
 
 def wire_request(task: Task, model: str) -> translate.WireRequest:
@@ -197,5 +221,8 @@ def judge_round(
         seconds = reply.latency_s if isinstance(reply, Reply) else None
         outcome = Outcome(verified, tokens.get(index, 0), seconds if verified else None)
         answered = isinstance(reply, Reply)
-        results.append(Result(query.uid, query.target.hotkey, outcome, details[index], answered))
+        wrong = answered and not verified
+        results.append(
+            Result(query.uid, query.target.hotkey, outcome, details[index], answered, wrong)
+        )
     return results

@@ -222,6 +222,15 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("validator.timeout", float, 12.0, "seconds a miner has to answer a task", V, _positive),
     Option(
+        "validator.tasks_per_miner",
+        int,
+        2,
+        "tasks each queried miner gets per round, sent at once; the round earns only if every "
+        "answer verifies, and throughput is their tokens over the slowest one's latency",
+        V,
+        _positive,
+    ),
+    Option(
         "validator.max_tokens",
         int,
         64,
@@ -348,6 +357,7 @@ class ValidatorConfig:
     round_interval: float
     sample_size: int
     timeout: float
+    tasks_per_miner: int
     max_tokens: int
     weights_every: int
     alpha: float

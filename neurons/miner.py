@@ -194,6 +194,12 @@ class Miner(Neuron):
             ) from None
         self.counted.tally.tokens += completion.usage.completion_tokens
         self.metrics.generated_tokens.inc(completion.usage.completion_tokens)
+        self.log.debug(
+            "served {} tokens ({}) to uid {}",
+            completion.usage.completion_tokens,
+            completion.finish_reason,
+            caller.info.uid if caller.info else "?",
+        )
         if isinstance(body, wire.ChatCompletionRequest):
             return translate.chat_response(completion, self.model.name, self.model.decode)
         return translate.text_response(completion, self.model.name, self.model.decode)

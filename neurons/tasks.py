@@ -185,8 +185,12 @@ TEXT_TEMPLATES = (
     "Here is {format} about {subject}:\n",
     "Notes on {topic}:\n1.",
 )
-TEMPERATURES = (0.0, 0.0, 0.2, 0.7, 1.0)
+# None: the field is left out, as many clients do (OpenAI's default temperature is 1).
+TEMPERATURES = (0.0, 0.0, 0.2, 0.7, 1.0, None)
 TOP_PS = (None, None, 0.9, 0.95)
+# Share of tasks that carry a `seed`: verification does not need one (it checks ranks and the
+# nucleus, not a replay), so tasks send it about as often as clients do.
+SEED_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -195,8 +199,8 @@ class Task:
 
     kind: str  # CHAT or TEXT
     max_tokens: int
-    temperature: float
-    seed: int  # the OpenAI `seed` field: makes sampled generation reproducible, hence verifiable
+    temperature: float | None  # None: left out of the request
+    seed: int | None  # the OpenAI `seed` field; None: left out
     messages: tuple[dict[str, str], ...] = ()
     prompt: str = ""
     top_p: float | None = None
@@ -209,10 +213,8 @@ class Task:
             body["messages"] = [dict(message) for message in self.messages]
         else:
             body["prompt"] = self.prompt
-        body["temperature"] = self.temperature
-        body["seed"] = self.seed
-        if self.top_p is not None:
-            body["top_p"] = self.top_p
+        optional = {"temperature": self.temperature, "top_p": self.top_p, "seed": self.seed}
+        body.update({name: value for name, value in optional.items() if value is not None})
         body.update(self.extra)
         return body
 
@@ -267,8 +269,8 @@ def make_task(rng: random.Random, max_tokens: int) -> Task:
     ceiling = max(max_tokens, 1)
     requested = rng.randint(min(MIN_TASK_TOKENS, ceiling), ceiling)
     temperature = rng.choice(TEMPERATURES)
-    top_p = rng.choice(TOP_PS) if temperature > 0 else None
-    seed = rng.getrandbits(31)
+    top_p = rng.choice(TOP_PS) if temperature != 0 else None
+    seed = rng.getrandbits(31) if rng.random() < SEED_SHARE else None
     if rng.random() < 0.5:
         messages: list[dict[str, str]] = []
         if rng.random() < 0.6:

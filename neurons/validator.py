@@ -60,9 +60,12 @@ class RoundReport:
 
     round: int
     block: int
-    results: tuple[checking.Result, ...]
+    results: tuple[checking.Result, ...]  # one per queried miner
+    answers: tuple[checking.Result, ...]  # one per task sent
     rewards: dict[int, float]
     seconds: float
+    query_seconds: float  # from sending the first query to the last answer or deadline
+    verify_seconds: float
 
     def summary(self) -> str:
         verified = sum(r.detail == checking.VERIFIED for r in self.results)
@@ -73,8 +76,9 @@ class RoundReport:
                 failures[key] = failures.get(key, 0) + 1
         failed = ", ".join(f"{n} {k}" for k, n in sorted(failures.items())) or "none failed"
         return (
-            f"round {self.round} block {self.block} | {len(self.results)} queried, "
-            f"{verified} verified ({failed}) | {self.seconds:.2f} s"
+            f"round {self.round} block {self.block} | {len(self.results)} miners queried, "
+            f"{verified} verified ({failed}) | {self.seconds:.2f} s (query "
+            f"{self.query_seconds:.2f} s, verify {self.verify_seconds:.2f} s)"
         )
 
 
@@ -215,13 +219,19 @@ class Validator(Neuron):
             self.config.validator.sample_size,
             round_index,
         )
+        per_miner = self.config.validator.tasks_per_miner
+        targets = [uid for uid in uids for _ in range(per_miner)]
         seed = round_seed(self.state.task_secret, round_index, block)
         tasks = checking.fitting_tasks(
-            seed, len(uids), self.config.validator.max_tokens, self.model_name, self.checker.fits
+            seed, len(targets), self.config.validator.max_tokens, self.model_name, self.checker.fits
         )
-        queries = checking.build_queries(metagraph, uids, tasks)
+        queries = checking.build_queries(metagraph, targets, tasks)
+        sent = time.perf_counter()
         replies = await checking.send_queries(self.client, queries, self.config.validator.timeout)
-        results = await asyncio.to_thread(checking.judge_round, queries, replies, self.checker)
+        answered = time.perf_counter()
+        answers = await asyncio.to_thread(checking.judge_round, queries, replies, self.checker)
+        results = checking.per_miner(answers)
+        verified = time.perf_counter()
         rewards = round_rewards(
             {r.uid: r.outcome for r in results},
             self.config.validator.reference_tps,
@@ -230,9 +240,24 @@ class Validator(Neuron):
         self._fold(results, rewards)
         self.state = replace(self.state, round=round_index + 1)
         report = RoundReport(
-            round_index, block, tuple(results), rewards, time.perf_counter() - started
+            round_index,
+            block,
+            tuple(results),
+            tuple(answers),
+            rewards,
+            time.perf_counter() - started,
+            answered - sent,
+            verified - answered,
         )
         self._count(report)
+        for r in results:
+            self.log.debug(
+                "uid {}: {} ({} tokens, reward {:.3f})",
+                r.uid,
+                r.detail,
+                r.outcome.completion_tokens,
+                rewards[r.uid],
+            )
         self.log.info("{}", report.summary())
         return report
 
@@ -252,7 +277,7 @@ class Validator(Neuron):
         )
         if self.config.validator.reset_on_failure:
             for r in kept:
-                if r.answered and not r.outcome.verified:
+                if r.proven_wrong:
                     self.scores.scores[r.uid] = 0.0
 
     def _count(self, report: RoundReport) -> None:
@@ -260,7 +285,7 @@ class Validator(Neuron):
         m.rounds.inc()
         m.round_seconds.observe(report.seconds)
         m.block.set(report.block)
-        for r in report.results:
+        for r in report.answers:
             m.queries.labels(outcome="answered" if r.answered else r.detail.split(" ")[0]).inc()
             if r.answered:
                 m.verifications.labels(result="pass" if r.outcome.verified else "fail").inc()

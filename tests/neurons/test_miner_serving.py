@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 from bittensor.keyfiles import Keypair
 from neuron_helpers import CountingBackend, slow
@@ -163,3 +164,15 @@ async def test_port_in_use_is_a_clear_start_up_error(subnet):
     first = await subnet.start_miner(subnet.miners[0])
     with pytest.raises(StartupError, match=rf"127\.0\.0\.1:{first.port}.*--axon\.port"):
         await subnet.start_miner(subnet.miners[1], None, "--axon.port", str(first.port))
+
+
+async def test_metrics_endpoint_counts_served_requests(subnet):
+    miner = await subnet.start_miner(subnet.miners[0], None, "--metrics.port", "0")
+    try:
+        await call(subnet.validators[0].hotkey, miner)
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{miner.metrics_port}/metrics")).text
+    finally:
+        miner.stop_metrics()
+    assert 'subnet_requests_total{outcome="served"} 1.0' in text
+    assert "subnet_generated_tokens_total" in text
