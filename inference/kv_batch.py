@@ -25,9 +25,69 @@ import inspect
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
+
+# A full buffer grows to this multiple of the length it must hold, and by at least MIN_ROOM.
+GROWTH = 1.5
+MIN_ROOM = 64
+
+
+class SpareRoomLayer(DynamicLayer):
+    """A full-attention cache layer whose keys and values live in a buffer with room to spare.
+
+    transformers' DynamicLayer concatenates each new position onto the whole cache, copying
+    all of it at every decode step (a quarter of a step's time at batch 16 on a CPU). This
+    layer writes new positions in place and copies only when the buffer is full, or when
+    KVBatch has put new tensors in ``keys``/``values`` (rows joining or leaving).
+    """
+
+    _key_buffer: torch.Tensor | None = None
+    _value_buffer: torch.Tensor | None = None
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        length = self.get_seq_length()
+        end = length + key_states.shape[-2]
+        if not self._buffer_holds_cache(end):
+            self._grow(key_states, value_states, length, end)
+        self._key_buffer[:, :, length:end] = key_states
+        self._value_buffer[:, :, length:end] = value_states
+        self.keys = self._key_buffer[:, :, :end]
+        self.values = self._value_buffer[:, :, :end]
+        return self.keys, self.values
+
+    def _buffer_holds_cache(self, end: int) -> bool:
+        buffer = self._key_buffer
+        return (
+            buffer is not None
+            and buffer.shape[-2] >= end
+            and self.keys.dim() == buffer.dim()
+            and self.keys.shape[:2] == buffer.shape[:2]
+            and self.keys.data_ptr() == buffer.data_ptr()
+            and self.values.data_ptr() == self._value_buffer.data_ptr()
+        )
+
+    def _grow(self, key_states, value_states, length: int, end: int) -> None:
+        room = max(int(end * GROWTH), end + MIN_ROOM)
+        batch, heads, _, key_dim = key_states.shape
+        keys = key_states.new_empty((batch, heads, room, key_dim))
+        values = value_states.new_empty((batch, heads, room, value_states.shape[-1]))
+        if length:
+            keys[:, :, :length] = self.keys
+            values[:, :, :length] = self.values
+        self._key_buffer, self._value_buffer = keys, values
+
 
 # Cache layer types whose keys/values can be padded and stacked along the batch axis.
-_JOINABLE_LAYERS = {"DynamicLayer"}
+_JOINABLE_LAYERS = {"DynamicLayer", "SpareRoomLayer"}
+
+
+def new_cache() -> DynamicCache:
+    """An empty cache whose layers are SpareRoomLayers."""
+    cache = DynamicCache()
+    cache.layer_class_to_replicate = SpareRoomLayer
+    return cache
 
 
 class KVBatch:
@@ -65,7 +125,7 @@ class KVBatch:
             mask[row, width - len(prompt) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache()
+        cache = new_cache()
         logits = self._forward(ids, mask, positions, cache, last_only=True)
         _zero_padding(cache, mask)
         self._join(cache, mask, positions[:, -1] + 1)
