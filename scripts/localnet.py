@@ -1,0 +1,315 @@
+"""`subnet localnet`: a whole subnet on this machine, what `make demo` runs.
+
+    subnet localnet [--miners 3] [--validators 2] [--tempo 10] [--epochs 6] [--block-time 0.5]
+                    [--model PATH] [--keep] [--out runs/localnet]
+
+Starts a dev chain node with fast blocks, creates throwaway wallets in OUT/wallets, creates a
+subnet and sets demo hyperparameters with the sudo key //Alice, registers and stakes, builds
+(or reuses) the tiny models, starts the miners (the last one a cheater serving another
+model's output) and the validators as separate processes, and shows the subnet live until
+`--epochs` epochs have passed with every miner serving. Then it prints the final metagraph,
+writes OUT/epochs.csv and OUT/emission.png, stops every process it started and exits 0.
+
+Child logs: OUT/logs/NAME.log. Exit status: 0 done, 1 a child failed (its log's tail is
+printed), 2 bad options (a missing model, a port in use), 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import chain as chain_api
+from chain import ChainError, Metagraph
+from scripts.localnet_chain import Subnet, build_subnet
+from scripts.localnet_options import (
+    PROCESSES,
+    Options,
+    UsageError,
+    build_parser,
+    model_is_built,
+    neuron_argv,
+    options_from,
+    prepare_out,
+    python,
+)
+from scripts.localnet_procs import (
+    HOST,
+    Child,
+    ChildFailed,
+    first_crashed,
+    stop_all,
+    wait_for_exit,
+    wait_for_line,
+)
+from scripts.localnet_record import (
+    EpochRow,
+    epoch_at,
+    epoch_block,
+    epoch_rows,
+    first_paying_epoch,
+    plot_emission,
+    totals,
+    write_csv,
+)
+from scripts.localnet_view import Progress, View, subnet_table
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+NODE_READY = "dev chain listening on"
+NODE_START_S = 30.0
+MODEL_BUILD_S = 300.0
+# Every miner must be serving within this long after the neurons start.
+NEURONS_READY_S = 240.0
+BLOCK_WAIT_S = 5.0
+
+
+class Run:
+    """One localnet run: its children, its chain client, what it has recorded."""
+
+    def __init__(self, opts: Options, view: View):
+        self.opts = opts
+        self.view = view
+        self.started = time.monotonic()
+        self.chain_node: Child | None = None
+        self.neurons: list[Child] = []
+        self.helpers: list[Child] = []
+        self.client = None
+        self.subnet: Subnet | None = None
+        self.rows: list[EpochRow] = []
+        self.metagraph: Metagraph | None = None
+        self.first_paid_s: float | None = None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def log(self, name: str) -> Path:
+        return self.opts.out / "logs" / f"{name}.log"
+
+    def started_child(self, child: Child) -> Child:
+        """Note a started child in OUT/processes.json (what was started, and its pid)."""
+        children = [c for c in (self.chain_node, *self.helpers, *self.neurons) if c is not None]
+        if child not in children:
+            children.append(child)
+        pids = {c.name: c.pid for c in children if c.process is not None}
+        (self.opts.out / PROCESSES).write_text(json.dumps(pids, indent=2) + "\n")
+        return child
+
+    # -- phases ----------------------------------------------------------------------------
+
+    async def start_chain(self) -> str:
+        argv = python("-m", "chain.dev.node", "--port", str(self.opts.port))
+        argv += ["--block-time", f"{self.opts.block_time:g}"]
+        self.chain_node = Child("chain", argv, self.log("chain"), outlive_parent=self.opts.keep)
+        self.started_child(self.chain_node.start())
+        line = await wait_for_line(self.chain_node, NODE_READY, NODE_START_S)
+        port = int(line.split(NODE_READY, 1)[1].split()[0].rsplit(":", 1)[1])
+        self.view.say(f"dev chain on {HOST}:{port}, a block every {self.opts.block_time:g} s")
+        return f"dev://{HOST}:{port}"
+
+    def start_model_builds(self) -> list[Child]:
+        """Build the default tiny models that are missing, in parallel with the chain setup."""
+        builds = []
+        for path, seed in self.opts.builds:
+            if model_is_built(path):
+                continue
+            name = f"build-{path.name}"
+            argv = python("-m", "inference.tiny", "--out", str(path), "--seed", str(seed))
+            child = Child(name, argv, self.log(name))
+            self.helpers.append(child)
+            builds.append(self.started_child(child.start()))
+            self.view.say(f"building the tiny model (seed {seed}) into {path}")
+        return builds
+
+    async def setup_subnet(self, network: str) -> Subnet:
+        self.client = chain_api.connect(network)
+        subnet = await build_subnet(
+            self.client,
+            self.opts.out / "wallets",
+            self.opts.miners,
+            self.opts.validators,
+            self.opts.cheaters,
+            self.opts.tempo,
+        )
+        self.view.say(
+            f"subnet {subnet.netuid}: tempo {self.opts.tempo}, {self.opts.validators} "
+            f"validators, {self.opts.miners} miners ({self.opts.cheaters} cheating); wallets in "
+            f"{self.opts.out / 'wallets'}"
+        )
+        return subnet
+
+    def start_neurons(self, subnet: Subnet, network: str) -> None:
+        for spec in subnet.neurons:
+            argv = neuron_argv(spec, self.opts, subnet, network)
+            self.neurons.append(
+                self.started_child(Child(spec.name, argv, self.log(spec.name)).start())
+            )
+        self.view.say(f"started {len(self.neurons)} neurons; logs in {self.opts.out / 'logs'}")
+
+    def check_children(self) -> None:
+        crashed = first_crashed([c for c in (self.chain_node, *self.neurons) if c is not None])
+        if crashed is not None:
+            raise crashed.failure()
+
+    def process_states(self) -> dict[str, str]:
+        return {
+            c.name: "running" if c.exit_code() is None else f"exit {c.exit_code()}"
+            for c in self.neurons
+        }
+
+    async def watch(self, subnet: Subnet) -> None:
+        """Follow the chain block by block until the run's epochs are done."""
+        assert self.client is not None
+        opts, specs = self.opts, [subnet.owner, *subnet.neurons]
+        miners = [s for s in subnet.neurons if s.is_miner]
+        launch_epoch = epoch_at(await self.client.block(), subnet.tempo_block, opts.tempo)
+        recorded, ready_epoch, block = launch_epoch, None, 0
+        ready_deadline = time.monotonic() + NEURONS_READY_S
+        while True:
+            self.check_children()
+            with contextlib.suppress(TimeoutError):
+                await self.client.wait_for_block(block + 1, timeout=BLOCK_WAIT_S)
+            metagraph = await self.client.metagraph(subnet.netuid)
+            self.metagraph, block = metagraph, metagraph.block
+            epoch = epoch_at(block, subnet.tempo_block, opts.tempo)
+            if ready_epoch is None:
+                if all(metagraph.axons[s.uid].is_serving for s in miners):
+                    ready_epoch = epoch
+                    self.view.say(f"all miners serving at block {block} ({self.elapsed():.0f} s)")
+                elif time.monotonic() > ready_deadline:
+                    late = [s.name for s in miners if not metagraph.axons[s.uid].is_serving]
+                    child = next(c for c in self.neurons if c.name == late[0])
+                    raise child.failure(f"did not serve within {NEURONS_READY_S:g} s")
+            if epoch > recorded:
+                recorded = epoch
+                self.rows += epoch_rows(epoch, metagraph, specs)
+                if self.first_paid_s is None and first_paying_epoch(self.rows) is not None:
+                    self.first_paid_s = self.elapsed()
+                    self.view.say(
+                        f"first epoch with emissions to miners: epoch {epoch}, "
+                        f"{self.first_paid_s:.0f} s after start"
+                    )
+            done = 0 if ready_epoch is None else epoch - ready_epoch
+            next_at = epoch_block(epoch + 1, subnet.tempo_block, opts.tempo)
+            phase = "waiting for the miners to serve" if ready_epoch is None else "running"
+            progress = Progress(
+                block, epoch, min(done, opts.epochs), opts.epochs, next_at - block, phase
+            )
+            title = f"subnet {subnet.netuid} at block {block}, epoch {epoch}"
+            self.view.show(
+                subnet_table(metagraph, specs, totals(self.rows), self.process_states(), title),
+                progress,
+            )
+            if done >= opts.epochs:
+                return
+
+    def finish(self, subnet: Subnet) -> None:
+        """Final metagraph, CSV and plot."""
+        assert self.metagraph is not None
+        specs = [subnet.owner, *subnet.neurons]
+        table = subnet_table(
+            self.metagraph, specs, totals(self.rows), self.process_states(), "final metagraph"
+        )
+        self.view.say("")
+        self.view.console.print(table)
+        self.write_results(subnet)
+
+    def write_results(self, subnet: Subnet) -> None:
+        csv_path, png_path = self.opts.out / "epochs.csv", self.opts.out / "emission.png"
+        write_csv(csv_path, self.rows)
+        plot_emission(
+            png_path,
+            [r for r in self.rows if r.role != "owner"],
+            f"subnet {subnet.netuid} on a local dev chain: emission per neuron",
+        )
+        self.view.say(f"wrote {csv_path} and {png_path}")
+
+    async def close(self, keep_chain: bool) -> None:
+        """Stop the neurons, then the chain (unless kept); every stop happens before any await,
+        so a second Ctrl-C cannot leave a process behind."""
+        stop_all(self.helpers + self.neurons)
+        node = self.chain_node
+        if node is not None and keep_chain and node.exit_code() is None:
+            where = node.log.read_text().split(NODE_READY, 1)[1].split()[0]
+            self.view.say(
+                f"the dev chain keeps running at dev://{where} (pid {node.pid}); "
+                f"stop it with `kill {node.pid}`"
+            )
+        elif node is not None:
+            stop_all([node])
+        if self.client is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await self.client.close()
+
+
+async def run_localnet(opts: Options, view: View) -> int:
+    run = Run(opts, view)
+    succeeded = False
+    subnet: Subnet | None = None
+    try:
+        network = await run.start_chain()
+        builds = run.start_model_builds()
+        subnet = await run.setup_subnet(network)
+        for build in builds:
+            await wait_for_exit(build, MODEL_BUILD_S)
+        run.start_neurons(subnet, network)
+        with view:
+            await run.watch(subnet)
+        run.finish(subnet)
+        succeeded = True
+        view.say(f"done in {run.elapsed():.0f} s")
+        return EXIT_OK
+    except asyncio.CancelledError:  # Ctrl-C or SIGTERM: keep what was recorded, stop the rest
+        view.say("interrupted: stopping every process this run started")
+        if subnet is not None and run.rows:
+            run.write_results(subnet)
+        return EXIT_INTERRUPTED
+    except ChildFailed as failure:
+        view.console.print(f"[red]error:[/red] {failure}", markup=True, highlight=False)
+        view.say("stopping everything else")
+        return EXIT_FAILED
+    except ChainError as error:
+        view.console.print(f"[red]error:[/red] the dev chain refused: {error}", markup=True)
+        view.say(f"stopping everything; the chain's log is {run.log('chain')}")
+        return EXIT_FAILED
+    finally:
+        await run.close(keep_chain=opts.keep and succeeded)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        opts = options_from(args)
+        prepare_out(opts.out)
+    except UsageError as error:
+        print(f"subnet localnet: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    view = View()
+    return asyncio.run(_interruptible(run_localnet(opts, view), view))
+
+
+async def _interruptible(work, view: View) -> int:
+    """Run `work`; SIGINT or SIGTERM cancels it, and its cleanup stops every child."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:  # cancelled before it could start
+        return EXIT_INTERRUPTED
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The live picture of `subnet localnet`: one table of the subnet, redrawn as blocks arrive.
+
+On a terminal the table updates in place (rich Live) under a progress line; elsewhere (a
+log file, CI) the table is printed once per epoch, so the output stays readable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from chain import Metagraph
+from chain.types import rao_to_tao
+from scripts.localnet_chain import CHEATER, NeuronSpec
+
+ROLE_STYLE = {"validator": "cyan", "miner": "green", CHEATER: "red", "owner": "dim"}
+REFRESH_PER_SECOND = 4
+# Columns for output that is not a terminal (a log, CI): wide enough for the whole table.
+LOG_WIDTH = 140
+
+
+@dataclass(frozen=True)
+class Progress:
+    block: int
+    epoch: int  # epochs since the tempo was set
+    epochs_done: int  # of the run's epochs
+    epochs_wanted: int
+    blocks_to_next_epoch: int
+    phase: str  # what localnet is doing now
+
+
+def subnet_table(
+    metagraph: Metagraph,
+    neurons: list[NeuronSpec],
+    totals: dict[str, float],
+    states: dict[str, str],
+    title: str,
+) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column, justify in (
+        ("uid", "right"),
+        ("neuron", "left"),
+        ("role", "left"),
+        ("stake", "right"),
+        ("incentive", "right"),
+        ("dividends", "right"),
+        ("emission (last epoch)", "right"),
+        ("emission (run)", "right"),
+        ("process", "left"),
+    ):
+        table.add_column(column, justify=justify)
+    for spec in neurons:
+        uid = spec.uid
+        if uid >= metagraph.n or metagraph.hotkeys[uid] != spec.hotkey:
+            continue
+        style = ROLE_STYLE.get(spec.role, "")
+        table.add_row(
+            str(uid),
+            spec.name,
+            Text(spec.role, style=style),
+            f"{metagraph.stake_tao[uid]:,.1f}",
+            f"{metagraph.incentive[uid]:.4f}",
+            f"{metagraph.dividends[uid]:.4f}",
+            f"{rao_to_tao(int(metagraph.emission[uid])):.4f}",
+            f"{totals.get(spec.name, 0.0):.4f}",
+            states.get(spec.name, ""),
+        )
+    return table
+
+
+def progress_text(progress: Progress) -> Text:
+    return Text.assemble(
+        ("block ", "bold"),
+        str(progress.block),
+        ("  epoch ", "bold"),
+        str(progress.epoch),
+        ("  run ", "bold"),
+        f"{progress.epochs_done}/{progress.epochs_wanted} epochs",
+        ("  next epoch in ", "bold"),
+        f"{progress.blocks_to_next_epoch} blocks",
+        "  ",
+        (progress.phase, "italic"),
+    )
+
+
+def progress_line(progress: Progress) -> Group:
+    bar = ProgressBar(total=max(1, progress.epochs_wanted), completed=progress.epochs_done)
+    return Group(progress_text(progress), bar)
+
+
+class View:
+    """Live on a terminal; one printed table per epoch otherwise."""
+
+    def __init__(self, console: Console | None = None):
+        if console is None:
+            console = Console(highlight=False)
+            if not console.is_terminal:
+                console = Console(highlight=False, width=LOG_WIDTH)
+        self.console = console
+        self.live: Live | None = None
+        self._last_printed_epoch = -1
+
+    def __enter__(self) -> View:
+        if self.console.is_terminal:
+            self.live = Live(console=self.console, refresh_per_second=REFRESH_PER_SECOND)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+            self.live = None
+
+    def say(self, text: str) -> None:
+        self.console.print(text)
+
+    def show(self, table: Table, progress: Progress) -> None:
+        if self.live is not None:
+            self.live.update(Group(table, progress_line(progress)))
+        elif progress.epoch != self._last_printed_epoch:
+            self._last_printed_epoch = progress.epoch
+            self.console.print(table)
+            self.console.print(progress_text(progress))
