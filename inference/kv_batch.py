@@ -13,10 +13,13 @@ Joining: new prompts are prefilled together into a cache of their own, then the 
 newer part is padded on the left to the same width and the two are stacked. Leaving: rows are
 selected out, and columns that have become padding in every remaining row are trimmed.
 
-The cache manipulation needs plain full-attention cache layers (``keys``/``values`` tensors of
+Growth: the cache's layers are SpareRoomLayers, which write each decode step's keys and values
+into spare room instead of copying the whole cache as transformers' default layer does.
+
+The cache manipulation needs full-attention cache layers (``keys``/``values`` tensors of
 shape [batch, heads, seq, head_dim]); ``supports_joining`` says whether this model's cache is
-of that kind. When it is not (sliding-window or hybrid caches), the scheduler only starts a
-new batch when the previous one is done.
+of that kind. When it is not (a model that brings its own cache layers), the scheduler only
+starts a new batch when the previous one is done.
 """
 
 from __future__ import annotations

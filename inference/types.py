@@ -236,9 +236,10 @@ class VerifyConfig:
 class Finding:
     """One reason a completion failed verification.
 
-    ``code`` is stable and machine-readable: token_rank, not_greedy, outside_nucleus,
-    false_eos, skipped_eos, eos_inside, false_stop, false_length, too_long, logprob_mismatch,
-    logprob_bias, top_logprobs_mismatch, usage_mismatch, prompt_mismatch.
+    ``code`` is stable and machine-readable (inference.judge says when each applies):
+    token_rank, not_greedy, outside_nucleus, false_eos, skipped_eos, eos_inside, false_stop,
+    false_length, too_long, missed_stop, logprob_mismatch, logprob_bias,
+    top_logprobs_mismatch, usage_mismatch, prompt_mismatch.
     ``position`` is the completion token it concerns, if any.
     """
 
