@@ -20,6 +20,8 @@ DESCRIPTION = "Run a whole subnet on this machine (what `make demo` runs)."
 DEFAULT_OUT = "runs/localnet"
 DEFAULT_MODEL = "models/tiny"
 DEFAULT_CHEAT_MODEL = "models/tiny-other"
+# Short tasks keep six CPU-bound processes on two cores within the demo's block time.
+DEFAULT_MAX_TOKENS = 24
 HONEST_SEED = 0
 OTHER_SEED = 1  # the cheater's model: same tokenizer, another language
 MARKER = "localnet-run.txt"  # marks a folder as a localnet run folder (safe to clear)
@@ -87,7 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--port", type=int, default=0, help="dev chain port on 127.0.0.1 (default: a free one)")
     add("--keep", action="store_true", help="leave the dev chain running at the end")
     add("--out", default=DEFAULT_OUT, help=f"run folder (default {DEFAULT_OUT})")
-    add("--max-tokens", type=int, default=24, help="longest completion a task asks for")
+    add(
+        "--max-tokens",
+        type=int,
+        default=DEFAULT_MAX_TOKENS,
+        help=f"longest completion a validator's task asks for (default {DEFAULT_MAX_TOKENS})",
+    )
     return parser
 
 
