@@ -52,6 +52,14 @@ def setup_logging(debug: bool, name: str) -> None:
     logger.add(sys.stderr, level="DEBUG" if debug else "INFO", format=LOG_FORMAT)
 
 
+def limit_model_threads(config: Config) -> None:
+    """Apply `--model.threads` before a model is loaded (0 leaves torch's default)."""
+    if config.model.threads:
+        import torch
+
+        torch.set_num_threads(config.model.threads)
+
+
 def wallet_command(config: Config) -> str:
     wallet = config.wallet
     return (

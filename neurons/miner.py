@@ -40,6 +40,7 @@ from neurons.base import (
     Neuron,
     StartupError,
     connect_chain,
+    limit_model_threads,
     load_wallet,
     preflight,
     require_model,
@@ -89,6 +90,7 @@ def load_served_model(config: Config) -> ServedModel:
     from inference.types import ModelLoadError
 
     model = config.model
+    limit_model_threads(config)
     device = None if model.device == "auto" else model.device
     dtype = None if model.dtype == "auto" else model.dtype
     try:

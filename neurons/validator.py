@@ -40,6 +40,7 @@ from neurons.base import (
     Neuron,
     StartupError,
     connect_chain,
+    limit_model_threads,
     load_wallet,
     preflight,
     require_model,
@@ -86,6 +87,7 @@ def load_checker(config: Config) -> checking.VerifierChecker:
     from inference.types import ModelLoadError
     from inference.verify import Verifier
 
+    limit_model_threads(config)
     device = None if config.model.device == "auto" else config.model.device
     dtype = None if config.model.dtype == "auto" else config.model.dtype
     try:
@@ -158,8 +160,12 @@ class Validator(Neuron):
     # -- chain ----------------------------------------------------------------------------
 
     async def on_metagraph(self, metagraph: Metagraph) -> None:
+        """Follow the metagraph, and set weights when due: weights keep to the block schedule
+        even while a long round is in flight."""
         self.scores.sync_hotkeys(list(metagraph.hotkeys))
         self.hyperparameters = await self.chain.hyperparameters(self.netuid)
+        if self.state is not None and await self.maybe_set_weights(metagraph.block):
+            self.save()
 
     async def maybe_set_weights(self, block: int) -> bool:
         """Set weights when due; a refusal is logged and retried next time, scores untouched."""
@@ -272,8 +278,12 @@ class Validator(Neuron):
         kept = [r for r in results if r.uid < len(current) and current[r.uid] == r.hotkey]
         if len(current) != self.scores.n:
             self.scores.sync_hotkeys(list(current))
+        if not kept:
+            return
         self.scores.update(
-            [r.uid for r in kept], [r.hotkey for r in kept], [rewards[r.uid] for r in kept]
+            np.array([r.uid for r in kept], dtype=np.int64),
+            [r.hotkey for r in kept],
+            np.array([rewards[r.uid] for r in kept], dtype=np.float64),
         )
         if self.config.validator.reset_on_failure:
             for r in kept:

@@ -176,3 +176,13 @@ async def test_metrics_endpoint_counts_served_requests(subnet):
         miner.stop_metrics()
     assert 'subnet_requests_total{outcome="served"} 1.0' in text
     assert "subnet_generated_tokens_total" in text
+
+
+def test_external_backend_is_used_when_a_backend_url_is_given(tiny_models):
+    from inference.openai_backend import OpenAIBackend
+    from neurons.config import load_config
+
+    flags = ["--model", str(tiny_models.honest), "--model.backend_url", "http://127.0.0.1:9/v1"]
+    served = load_served_model(load_config("miner", flags, env={}))
+    assert isinstance(served.backend, OpenAIBackend)
+    assert served.decode([104, 105]) == "hi"

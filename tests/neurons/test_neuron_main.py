@@ -100,3 +100,14 @@ def test_subnet_validator_help_lists_the_validator_options(capsys):
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "--validator.weights_every" in text and "SUBNET_VALIDATOR_WEIGHTS_EVERY" in text
+
+
+def test_model_threads_option_limits_torch_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        base.limit_model_threads(miner.load_config("miner", ["--model.threads", "1"], env={}))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

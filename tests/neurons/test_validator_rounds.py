@@ -223,3 +223,24 @@ async def test_stop_ends_the_loop_and_saves_the_state(subnet, tmp_path):
     saved = json.loads(state.read_text())
     assert saved["round"] >= 2
     assert max(saved["scores"]["scores"]) > 0
+
+
+async def test_weights_follow_the_block_schedule_through_metagraph_syncs(subnet):
+    await subnet.start_miner(subnet.miners[0])
+    validator = await started(subnet.validator(0, "--validator.weights_every", "5"))
+    await validator.run_round()  # scores, but no weights yet: the round does not set them
+    await subnet.owner.mine(5)
+    await validator.sync()  # what the sync loop does every few blocks, even mid-round
+    rows = await subnet.owner.weights(subnet.netuid)
+    assert subnet.uid_of(subnet.miners[0]) in dict(rows[validator.uid])
+    assert validator.state.last_weight_block > 0
+    await validator.client.aclose()
+
+
+async def test_round_without_serving_miners_completes_and_counts(subnet):
+    validator = await started(subnet.validator(0))
+    report = await validator.run_round()
+    assert report.results == ()
+    assert validator.state.round == 1
+    assert not validator.scores.scores.any()
+    await validator.client.aclose()

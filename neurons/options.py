@@ -1,0 +1,298 @@
+"""Every option of both neurons, declared once: its type, default, help and neurons.
+
+From this table come the flags, the environment variable names (`SUBNET_` + the dotted name
+upper-cased, `.` -> `_`), the keys of the YAML config file and the `--help` text (see
+neurons/config.py, which resolves them into a typed `Config`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+ENV_PREFIX = "SUBNET_"
+CONFIG_ENV = ENV_PREFIX + "CONFIG"
+MINER = "miner"
+VALIDATOR = "validator"
+ROLES = (MINER, VALIDATOR)
+BOTH = frozenset(ROLES)
+
+DEFAULT_WALLET_PATH = "~/.bittensor/wallets"
+DEFAULT_STATE_DIR = "~/.subnetkit"
+# The networks where a miner may announce 127.0.0.1: everything that runs on this machine.
+LOCAL_NETWORKS = ("dev", "dev:memory", "local")
+MAX_PORT = 65_535
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option: `key` is the dotted flag name without dashes (`wallet.name`)."""
+
+    key: str
+    type: type
+    default: Any
+    help: str
+    roles: frozenset[str] = BOTH
+    # Validation: returns an error text (what is wrong and what is allowed) or None.
+    check: Callable[[Any], str | None] | None = None
+    default_text: str | None = None  # shown in --help when the default is computed later
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.key
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.key.upper().replace(".", "_")
+
+    @property
+    def field(self) -> tuple[str, ...]:
+        """Where the value lives in `Config`: `--model` is `config.model.name`."""
+        parts = tuple(self.key.split("."))
+        return (*parts, "name") if parts == ("model",) else parts
+
+
+def _positive(value: Any) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _non_negative(value: Any) -> str | None:
+    return None if value >= 0 else "must be 0 or more"
+
+
+def _port(value: Any) -> str | None:
+    return None if 0 <= value <= MAX_PORT else f"must be a TCP port between 0 and {MAX_PORT}"
+
+
+def _optional_port(value: Any) -> str | None:
+    return None if value is None else _port(value)
+
+
+def _fraction(value: Any) -> str | None:
+    return None if 0 < value <= 1 else "must be in (0, 1]"
+
+
+def _half_or_less(value: Any) -> str | None:
+    # The speed share must not exceed the share for being correct (see neurons/rewards.py).
+    return None if 0 <= value <= 0.5 else "must be between 0 and 0.5"
+
+
+def _choice(*allowed: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in allowed else f"must be one of {', '.join(allowed)}"
+
+    return check
+
+
+V = frozenset({VALIDATOR})
+M = frozenset({MINER})
+
+OPTIONS: tuple[Option, ...] = (
+    # -- where: chain, subnet, identity
+    Option("netuid", int, 1, "subnet id to mine or validate on", check=_non_negative),
+    Option(
+        "subtensor.network",
+        str,
+        "dev",
+        "chain to use: finney, test, local, a ws:// or wss:// URL, dev (the dev chain node on "
+        "127.0.0.1:9946), dev://HOST:PORT, or dev:memory (in-process, for tests)",
+    ),
+    Option("wallet.name", str, "default", "coldkey wallet name"),
+    Option("wallet.hotkey", str, "default", "hotkey name inside the wallet"),
+    Option("wallet.path", str, DEFAULT_WALLET_PATH, "folder holding the wallets"),
+    # -- the miner's server
+    Option("axon.ip", str, "0.0.0.0", "address the miner's server binds to", roles=M),
+    Option(
+        "axon.port", int, 8091, "port the miner's server listens on (0: any free port)", M, _port
+    ),
+    Option(
+        "axon.external_ip",
+        str,
+        None,
+        "address announced on chain for validators to reach this miner",
+        roles=M,
+        default_text="127.0.0.1 on dev/local networks; required elsewhere",
+    ),
+    # -- the model
+    Option(
+        "model",
+        str,
+        None,
+        "Hugging Face model name or local path (the tiny test model: python -m inference.tiny "
+        "--out models/tiny); a validator must use the subnet's model to verify",
+        default_text="required",
+    ),
+    Option("model.device", str, "auto", "cpu, cuda, cuda:N, or auto (CUDA if present)"),
+    Option(
+        "model.dtype",
+        str,
+        "auto",
+        "weights dtype",
+        check=_choice("auto", "float32", "float16", "bfloat16"),
+    ),
+    Option(
+        "model.threads",
+        int,
+        0,
+        "CPU threads the model may use (0: torch's default, every core); give 1 when several "
+        "neurons share a small machine, so they do not contend for the same cores",
+        check=_non_negative,
+    ),
+    Option("model.max_batch", int, 8, "most requests generated in one batch", M, _positive),
+    Option(
+        "model.backend_url",
+        str,
+        None,
+        "serve from an external OpenAI-compatible server (vLLM, SGLang) at this base URL "
+        "instead of loading the model here; it must return logprobs",
+        roles=M,
+    ),
+    # -- logs and metrics
+    Option("logging.debug", bool, False, "debug logs (one line per request as well)"),
+    Option(
+        "metrics.port",
+        int,
+        None,
+        "serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: any free port)",
+        check=_optional_port,
+        default_text="off",
+    ),
+    Option("metrics.ip", str, "127.0.0.1", "address the metrics endpoint binds to"),
+    # -- lifecycle
+    Option("neuron.sync_every", int, 5, "re-read the metagraph every N blocks", check=_positive),
+    Option(
+        "neuron.shutdown_timeout",
+        float,
+        10.0,
+        "seconds in-flight work may take to finish after SIGINT/SIGTERM",
+        check=_non_negative,
+    ),
+    # -- miner policy
+    Option(
+        "miner.require_permit",
+        bool,
+        True,
+        "only answer callers holding a validator permit",
+        roles=M,
+    ),
+    Option(
+        "miner.min_stake",
+        float,
+        0.0,
+        "least stake a caller must hold, in whole tokens (TAO; alpha on dynamic subnets)",
+        M,
+        _non_negative,
+    ),
+    Option(
+        "miner.max_concurrent",
+        int,
+        8,
+        "requests the model works on at once (the engine batches them; keep it at least "
+        "--model.max_batch)",
+        M,
+        _positive,
+    ),
+    Option(
+        "miner.queue_size",
+        int,
+        32,
+        "admitted requests waiting for the model; when full, a higher-stake caller displaces "
+        "the lowest and the rest get 429",
+        M,
+        _non_negative,
+    ),
+    # -- validator loop
+    Option(
+        "validator.round_interval",
+        float,
+        12.0,
+        "seconds from the start of one round to the start of the next",
+        V,
+        _non_negative,
+    ),
+    Option(
+        "validator.sample_size",
+        int,
+        64,
+        "most miners queried in one round; beyond that miners are queried in rotation",
+        V,
+        _positive,
+    ),
+    Option("validator.timeout", float, 12.0, "seconds a miner has to answer a task", V, _positive),
+    Option(
+        "validator.tasks_per_miner",
+        int,
+        2,
+        "tasks each queried miner gets per round, sent at once; the round earns only if every "
+        "answer verifies, and throughput is their tokens over the slowest one's latency",
+        V,
+        _positive,
+    ),
+    Option(
+        "validator.max_tokens",
+        int,
+        64,
+        "upper bound of the max_tokens a task asks for (tasks vary below it)",
+        V,
+        _positive,
+    ),
+    Option(
+        "validator.weights_every",
+        int,
+        100,
+        "set weights every N blocks (never faster than the subnet's weights rate limit)",
+        V,
+        _positive,
+    ),
+    Option(
+        "validator.alpha",
+        float,
+        0.1,
+        "moving-average factor: new score = alpha * reward + (1 - alpha) * old score",
+        V,
+        _fraction,
+    ),
+    Option(
+        "validator.speed_weight",
+        float,
+        0.5,
+        "share of a verified answer's reward that depends on its speed (at most 0.5: "
+        "correctness always earns at least as much as speed)",
+        V,
+        _half_or_less,
+    ),
+    Option(
+        "validator.reference_tps",
+        float,
+        0.0,
+        "throughput (tokens/s) that earns the full speed share; 0: the round's fastest verified",
+        V,
+        _non_negative,
+    ),
+    Option(
+        "validator.reset_on_failure",
+        bool,
+        True,
+        "a signed answer that fails verification (proof of a wrong answer) resets that miner's "
+        "score to zero; timeouts and refusals only earn a zero reward",
+        roles=V,
+    ),
+    Option(
+        "validator.state_path",
+        str,
+        None,
+        "JSON file with the validator's scores, saved after every round",
+        roles=V,
+        default_text=f"{DEFAULT_STATE_DIR}/WALLET/HOTKEY/netuidN/validator_state.json",
+    ),
+    Option(
+        "validator.task_secret",
+        str,
+        None,
+        "secret mixed into the task seed so miners cannot predict tasks (prefer the env var)",
+        roles=V,
+        default_text="random, kept in the state file",
+    ),
+)
+OPTIONS_BY_KEY = {option.key: option for option in OPTIONS}
