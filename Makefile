@@ -9,6 +9,12 @@ INSTALLED := $(VENV)/.installed
 # resolve `torch>=2.1` to the newest CUDA build with several GB of GPU packages.
 TORCH_PIN ?= torch==2.13.0
 PYTEST_ARGS ?=
+# The demo's two tiny models (built locally, nothing downloaded): the subnet's model, and the
+# model of another seed that the demo's cheating miner serves. DEMO_ARGS go to `subnet localnet`.
+TINY := models/tiny
+TINY_OTHER := models/tiny-other
+TINY_BUILT := models/.built
+DEMO_ARGS ?=
 
 .PHONY: demo test lint venv clean
 
@@ -28,8 +34,15 @@ lint: $(INSTALLED)
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-demo: $(INSTALLED)
-	$(BIN)/subnet simulate honest --out runs/demo
+# Both builds are single-threaded, so they run side by side.
+$(TINY_BUILT): $(INSTALLED) inference/tiny.py inference/tiny_text.py
+	$(BIN)/python -m inference.tiny --out $(TINY) --seed 0 & honest=$$!; \
+	$(BIN)/python -m inference.tiny --out $(TINY_OTHER) --seed 1 & other=$$!; \
+	wait $$honest; h=$$?; wait $$other; o=$$?; test $$h -eq 0 && test $$o -eq 0
+	touch $@
+
+demo: $(TINY_BUILT)
+	$(BIN)/subnet localnet --model $(TINY) --cheat-model $(TINY_OTHER) $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis
