@@ -72,6 +72,7 @@ class TinyConfig:
     intermediate_size: int = 256
     num_layers: int = 2
     num_heads: int = 4
+    num_kv_heads: int = 4
     context_length: int = 1024
     rope_theta: float = 10000.0
     corpus_samples: int = 400
@@ -109,7 +110,7 @@ def _fitted_model(tokenizer, seed: int, config: TinyConfig) -> LlamaForCausalLM:
         intermediate_size=config.intermediate_size,
         num_hidden_layers=config.num_layers,
         num_attention_heads=config.num_heads,
-        num_key_value_heads=config.num_heads,
+        num_key_value_heads=config.num_kv_heads,
         max_position_embeddings=config.context_length,
         rope_theta=config.rope_theta,
         tie_word_embeddings=False,
