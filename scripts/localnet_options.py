@@ -190,6 +190,9 @@ def neuron_argv(spec: NeuronSpec, opts: Options, subnet: Subnet, network: str) -
         str(model),
         "--neuron.sync_every",
         str(SYNC_EVERY_BLOCKS),
+        # Several neurons share this machine's cores: one compute thread each.
+        "--model.threads",
+        "1",
     )
     if spec.role == VALIDATOR:
         epoch_s = opts.tempo * opts.block_time

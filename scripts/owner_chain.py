@@ -57,7 +57,9 @@ def _from_sdk_plan(plan) -> PlanView:
     record = plan.to_dict()
     effects = list(plan.effects)
     if record["spend_unbounded"]:
-        effects.append("spends the subnet registration cost, which the chain fixes only at execution")
+        effects.append(
+            "spends the subnet registration cost, which the chain fixes only at execution"
+        )
     elif record["spend_tao"] is not None:
         effects.append(f"spends {record['spend_tao']} TAO")
     return PlanView(
