@@ -49,8 +49,9 @@ class EngineClosed(RuntimeError):
 @dataclass(frozen=True)
 class EngineConfig:
     max_batch_size: int = 32
-    # How long an idle engine waits for more requests before prefilling what it has.
-    batch_window_s: float = 0.005
+    # How long an idle engine waits for more requests before prefilling what it has
+    # (requests arriving later join the running batch at the next step anyway).
+    batch_window_s: float = 0.002
     max_new_tokens: int = 1024
     max_prefill_tokens: int = 8192
     max_pending: int = 256

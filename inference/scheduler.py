@@ -124,10 +124,11 @@ class Scheduler:
         self.batch.keep([])
 
     def _drop_cancelled(self) -> None:
-        for seq in self.waiting:
-            if seq.cancelled:
-                seq.on_done(RequestCancelled())
-        self.waiting = deque(s for s in self.waiting if not s.cancelled)
+        if any(s.cancelled for s in self.waiting):
+            for seq in self.waiting:
+                if seq.cancelled:
+                    seq.on_done(RequestCancelled())
+            self.waiting = deque(s for s in self.waiting if not s.cancelled)
         if any(s.cancelled for s in self.running):
             self._retire()
 
