@@ -8,7 +8,8 @@ subnet and sets demo hyperparameters with the sudo key //Alice, registers and st
 (or reuses) the tiny models, starts the miners (the last one a cheater serving another
 model's output) and the validators as separate processes, and shows the subnet live until
 `--epochs` epochs have passed with every miner serving. Then it prints the final metagraph,
-writes OUT/epochs.csv and OUT/emission.png, stops every process it started and exits 0.
+writes OUT/epochs.csv, OUT/emission.png and OUT/summary.json (timings, emission totals),
+stops every process it started and exits 0.
 
 Child logs: OUT/logs/NAME.log. Exit status: 0 done, 1 a child failed (its log's tail is
 printed), 2 bad options (a missing model, a port in use), 130 interrupted (Ctrl-C).
@@ -29,6 +30,7 @@ from chain import ChainError, Metagraph
 from scripts.localnet_chain import Subnet, build_subnet
 from scripts.localnet_options import (
     PROCESSES,
+    SUMMARY,
     Options,
     UsageError,
     build_parser,
@@ -86,6 +88,7 @@ class Run:
         self.rows: list[EpochRow] = []
         self.metagraph: Metagraph | None = None
         self.first_paid_s: float | None = None
+        self.serving_s: float | None = None  # when every miner was serving
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -181,7 +184,7 @@ class Run:
             epoch = epoch_at(block, subnet.tempo_block, opts.tempo)
             if ready_epoch is None:
                 if all(metagraph.axons[s.uid].is_serving for s in miners):
-                    ready_epoch = epoch
+                    ready_epoch, self.serving_s = epoch, self.elapsed()
                     self.view.say(f"all miners serving at block {block} ({self.elapsed():.0f} s)")
                 elif time.monotonic() > ready_deadline:
                     late = [s.name for s in miners if not metagraph.axons[s.uid].is_serving]
@@ -229,7 +232,17 @@ class Run:
             [r for r in self.rows if r.role != "owner"],
             f"subnet {subnet.netuid} on a local dev chain: emission per neuron",
         )
-        self.view.say(f"wrote {csv_path} and {png_path}")
+        summary = {
+            "netuid": subnet.netuid,
+            "epochs_recorded": len({r.epoch for r in self.rows}),
+            "first_paid_epoch": first_paying_epoch(self.rows),
+            "miners_serving_s": self.serving_s,
+            "first_paid_s": self.first_paid_s,
+            "elapsed_s": self.elapsed(),
+            "emission_tao": totals(self.rows),
+        }
+        (self.opts.out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        self.view.say(f"wrote {csv_path}, {png_path} and {self.opts.out / SUMMARY}")
 
     async def close(self, keep_chain: bool) -> None:
         """Stop the neurons, then the chain (unless kept); every stop happens before any await,

@@ -26,7 +26,17 @@ HONEST_SEED = 0
 OTHER_SEED = 1  # the cheater's model: same tokenizer, another language
 MARKER = "localnet-run.txt"  # marks a folder as a localnet run folder (safe to clear)
 PROCESSES = "processes.json"  # name -> pid of every process the run started
-RUN_ITEMS = ("wallets", "logs", "state", "epochs.csv", "emission.png", PROCESSES, MARKER)
+SUMMARY = "summary.json"  # timings and emission totals of the run
+RUN_ITEMS = (
+    "wallets",
+    "logs",
+    "state",
+    "epochs.csv",
+    "emission.png",
+    PROCESSES,
+    SUMMARY,
+    MARKER,
+)
 # Validator pacing in blocks: weights twice a tempo; rounds about three times a tempo.
 ROUNDS_PER_TEMPO = 3
 MIN_ROUND_INTERVAL_S = 1.0
