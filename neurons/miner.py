@@ -169,6 +169,7 @@ class Miner(Neuron):
         self.counted = CountRequests(self.app, self.metrics)
         self.server: HttpServer | None = None
         self.announced: tuple[str, int] | None = None
+        self.announced_block = 0
 
     @property
     def port(self) -> int:
@@ -235,6 +236,10 @@ class Miner(Neuron):
         if axon is not None and (axon.ip, axon.port) == (ip, port):
             self.announced = (ip, port)
             return
+        # A metagraph read right after announcing may predate the announcement's block.
+        settling = self.announced_block + self.config.neuron.sync_every
+        if self.announced == (ip, port) and metagraph.block <= settling:
+            return
         try:
             await self.chain.serve_axon(self.wallet, self.netuid, ip, port)
         except ChainError as exc:
@@ -242,7 +247,7 @@ class Miner(Neuron):
                 "serve_axon {}:{} refused ({}); retrying at the next sync", ip, port, exc
             )
             return
-        self.announced = (ip, port)
+        self.announced, self.announced_block = (ip, port), metagraph.block
         self.log.info("announced axon {}:{} on netuid {}", ip, port, self.netuid)
 
     # -- lifecycle ------------------------------------------------------------------------

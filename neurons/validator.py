@@ -50,7 +50,7 @@ from neurons.base import (
 from neurons.config import VALIDATOR, Config, ConfigError, load_config
 from neurons.metrics import NeuronMetrics
 from neurons.rewards import round_rewards
-from neurons.state import StateError, ValidatorState, load_state, save_state
+from neurons.state import StateError, ValidatorState, load_state, move_aside, save_state
 from neurons.tasks import new_secret, round_seed
 from protocol.client import EpistulaClient
 
@@ -128,17 +128,23 @@ class Validator(Neuron):
         except StateError as exc:
             raise StartupError(str(exc)) from exc
         secret = self.config.validator.task_secret
+        scores = None
+        if state is not None and state.scores:
+            try:
+                scores = MovingAverageScores.from_dict(state.scores)
+            except ValueError as exc:
+                aside = move_aside(self.state_path)
+                self.log.warning(
+                    "validator state {} has damaged scores ({}); moved it to {}, starting fresh",
+                    self.state_path,
+                    exc,
+                    aside,
+                )
+                state = None
         if state is None:
             self.state = ValidatorState(self.netuid, self.hotkey, secret or new_secret())
             self.log.info("no saved state at {}: starting with empty scores", self.state_path)
             return
-        try:
-            scores = MovingAverageScores.from_dict(state.scores) if state.scores else None
-        except ValueError as exc:
-            raise StartupError(
-                f"state file {self.state_path} has damaged scores ({exc}): move it aside to "
-                "start fresh, or pass another --validator.state_path"
-            ) from exc
         if scores is not None:
             scores.alpha = self.config.validator.alpha
             self.scores = scores
@@ -181,7 +187,7 @@ class Validator(Neuron):
         if not due:
             return False
         if not np.any(self.scores.scores > 0):
-            self.log.info("weights due at block {} but no miner has a score yet", block)
+            self.log.debug("weights due at block {} but no miner has a score yet", block)
             return False
         try:
             uids, weights = conform_weights(

@@ -244,3 +244,16 @@ async def test_round_without_serving_miners_completes_and_counts(subnet):
     assert validator.state.round == 1
     assert not validator.scores.scores.any()
     await validator.client.aclose()
+
+
+async def test_state_with_damaged_scores_is_moved_aside_at_start(subnet, tmp_path):
+    state = tmp_path / "v.json"
+    first = await started(subnet.validator(0, state=state))
+    await first.client.aclose()
+    saved = json.loads(state.read_text())
+    saved["scores"] = {"version": 1, "alpha": 0.1, "hotkeys": ["a"], "scores": [7.0]}
+    state.write_text(json.dumps(saved))
+    second = await started(subnet.validator(0, state=state))
+    assert [p.name for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+    assert not second.scores.scores.any()
+    await second.client.aclose()
