@@ -27,7 +27,9 @@ CPU. Instead:
    cross-entropy, times ``sharpen``: the model is then confident where the language is
    (inside words, end-of-sequence right after a final "."), hesitant at the rare forks, and
    its greedy choices are far from ties. Bytes the corpus never uses get logits near zero,
-   far below the fitted tokens, so the model writes plain lowercase text.
+   far below the fitted tokens, so the model writes lowercase word-like text; a random body
+   predicts about three bytes in four of its language, so words come out garbled
+   ("the river" -> " ouse moning star.").
 
 The body attends over the whole context, so completions depend on the prompt and a wrong
 attention mask or position id changes them: the batching tests rely on that.
