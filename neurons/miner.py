@@ -32,7 +32,6 @@ from typing import Any, Protocol
 from loguru import logger
 
 from chain import Chain, ChainError, Metagraph, rao_to_tao
-from inference.engine import EngineBusy, EngineClosed
 from inference.types import Completion, GenerationRequest, InvalidRequest, StreamDelta
 from neurons import translate
 from neurons.base import (
@@ -71,11 +70,15 @@ class Backend(Protocol):
 
 @dataclass
 class ServedModel:
-    """A backend, the name it answers as, and how to show a token id as text."""
+    """A backend, the name it answers as, and how to show a token id as text.
+
+    `busy` are the backend's exceptions for "full, try later": answered 429, not 500.
+    """
 
     backend: Backend
     name: str
     decode: Callable[[Sequence[int]], str]
+    busy: tuple[type[Exception], ...] = ()
 
 
 def decoder_of(tokenizer) -> Callable[[Sequence[int]], str]:
@@ -102,8 +105,9 @@ def load_served_model(config: Config) -> ServedModel:
             # The external server generates; the tokenizer only names tokens in the answer.
             tokenizer = AutoTokenizer.from_pretrained(model.name)
             backend: Backend = OpenAIBackend(model.backend_url, model.name)
+            busy: tuple[type[Exception], ...] = ()
         else:
-            from inference.engine import Engine, EngineConfig
+            from inference.engine import Engine, EngineBusy, EngineClosed, EngineConfig
 
             engine = Engine.from_pretrained(
                 model.name,
@@ -111,10 +115,10 @@ def load_served_model(config: Config) -> ServedModel:
                 dtype=dtype,
                 config=EngineConfig(max_batch_size=model.max_batch),
             )
-            tokenizer, backend = engine.tokenizer, engine
+            tokenizer, backend, busy = engine.tokenizer, engine, (EngineBusy, EngineClosed)
     except (ModelLoadError, OSError, ValueError) as exc:
         raise StartupError(f"--model {model.name}: {exc}") from exc
-    return ServedModel(backend, model.name, decoder_of(tokenizer))
+    return ServedModel(backend, model.name, decoder_of(tokenizer), busy)
 
 
 def directory_of(metagraph: Metagraph) -> StaticDirectory:
@@ -191,7 +195,7 @@ class Miner(Neuron):
             completion = await self.model.backend.generate(request)
         except InvalidRequest as exc:
             raise _refused(Reason.INVALID_REQUEST, str(exc)) from None
-        except (EngineBusy, EngineClosed) as exc:
+        except self.model.busy as exc:
             raise _refused(
                 Reason.QUEUE_FULL, f"the model is busy: {exc}", BUSY_RETRY_AFTER_S
             ) from None
@@ -214,7 +218,7 @@ class Miner(Neuron):
             first = await anext(deltas)
         except InvalidRequest as exc:
             raise _refused(Reason.INVALID_REQUEST, str(exc)) from None
-        except (EngineBusy, EngineClosed) as exc:
+        except self.model.busy as exc:
             raise _refused(
                 Reason.QUEUE_FULL, f"the model is busy: {exc}", BUSY_RETRY_AFTER_S
             ) from None

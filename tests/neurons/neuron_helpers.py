@@ -153,6 +153,8 @@ class CountingBackend:
 
 def slow(delay_s: float) -> Callable[[ServedModel], ServedModel]:
     def wrap(served: ServedModel) -> ServedModel:
-        return ServedModel(SlowBackend(served.backend, delay_s), served.name, served.decode)
+        return ServedModel(
+            SlowBackend(served.backend, delay_s), served.name, served.decode, served.busy
+        )
 
     return wrap

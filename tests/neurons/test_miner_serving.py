@@ -24,7 +24,7 @@ def counting(holder: list):
     def wrap(served: ServedModel) -> ServedModel:
         backend = CountingBackend(served.backend)
         holder.append(backend)
-        return ServedModel(backend, served.name, served.decode)
+        return ServedModel(backend, served.name, served.decode, served.busy)
 
     return wrap
 
