@@ -84,7 +84,6 @@ class Run:
         self.neurons: list[Child] = []
         self.helpers: list[Child] = []
         self.client = None
-        self.subnet: Subnet | None = None
         self.rows: list[EpochRow] = []
         self.metagraph: Metagraph | None = None
         self.first_paid_s: float | None = None

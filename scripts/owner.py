@@ -102,8 +102,10 @@ def wallet_text(args) -> str:
     return f"{args.wallet_name}/{args.wallet_hotkey} in {args.wallet_path}"
 
 
-def load_wallet(args):
-    """The signing wallet: a dev key URI, or wallet files. OwnerInputError names the fix."""
+def load_wallet(args, needs_hotkey: bool = False):
+    """The signing wallet: a dev key URI, or wallet files. OwnerInputError names the fix.
+
+    `needs_hotkey`: the wallet's hotkey must exist too (create makes it the owner hotkey)."""
     if args.wallet_uri:
         if not allows_dev_keys(args.network):
             raise OwnerInputError(
@@ -124,11 +126,28 @@ def load_wallet(args):
             f"does not exist): create one with `btcli wallet create --wallet {args.wallet_name} "
             f"--wallet-path {args.wallet_path}`, or pass --wallet.name/--wallet.path of yours"
         )
+    hotkey_file = folder / "hotkeys" / args.wallet_hotkey
+    if needs_hotkey and not hotkey_file.exists():
+        raise OwnerInputError(
+            f"wallet {args.wallet_name!r} has no hotkey {args.wallet_hotkey!r} ({hotkey_file} does "
+            f"not exist): create it with `btcli wallet new-hotkey --wallet {args.wallet_name} "
+            f"--wallet-hotkey {args.wallet_hotkey} --wallet-path {args.wallet_path}`"
+        )
     return bittensor.Wallet(
         name=args.wallet_name,
         hotkey=args.wallet_hotkey,
         path=str(Path(args.wallet_path).expanduser()),
     )
+
+
+def unlock(wallet, args) -> None:
+    """Read the coldkey's secret now (it may ask for its password), before anything is sent."""
+    try:
+        wallet.coldkey  # noqa: B018 (reading it is the unlock)
+    except Exception as error:
+        raise OwnerInputError(
+            f"cannot unlock the coldkey of {wallet_text(args)}: {error}"
+        ) from None
 
 
 class Output:
@@ -166,12 +185,13 @@ def plan_lines(plans: list[PlanView]) -> list[str]:
 
 
 async def cmd_create(args, owner: OwnerChain, out: Output) -> int:
-    wallet = load_wallet(args)
+    wallet = load_wallet(args, needs_hotkey=True)
     if args.dry_run:
         plan = await owner.plan_create(wallet)
         out.say("\n".join(plan_lines([plan])))
         out.data({"dry_run": True, "plans": [plan.to_dict()]})
         return EXIT_USAGE if plan.violations else EXIT_OK
+    unlock(wallet, args)
     netuid = await owner.chain.create_subnet(wallet)
     out.data({"netuid": netuid, "owner_coldkey": wallet.coldkeypub.ss58_address})
     out.say(
@@ -215,6 +235,7 @@ async def cmd_set(args, owner: OwnerChain, out: Output) -> int:
             }
         )
         return EXIT_USAGE if any(p.violations for p in plans) else EXIT_OK
+    unlock(wallet, args)
     applied: list[Change] = []
     for change in changes:
         try:

@@ -4,6 +4,7 @@ refusing bad input with exit status 2 and nothing changed."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from owner_support import fake_substrate, fresh_network, owner_of, params_of, wallet_files
 
@@ -74,6 +75,16 @@ async def test_create_with_a_missing_wallet_names_the_command_that_makes_one(tmp
     ]
     assert await run(argv) == EXIT_USAGE
     assert "btcli wallet create --wallet nobody" in capsys.readouterr().err
+    assert await subnets_on(network) == []
+
+
+async def test_create_with_a_wallet_without_its_hotkey_names_the_command(tmp_path, capsys):
+    network = fresh_network()
+    wallet = wallet_files(tmp_path, "cold-only")
+    Path(wallet.hotkey_file.path).unlink()
+    argv = ["create", "--network", network, "--wallet.name", "cold-only"]
+    assert await run([*argv, "--wallet.path", str(tmp_path)]) == EXIT_USAGE
+    assert "btcli wallet new-hotkey --wallet cold-only" in capsys.readouterr().err
     assert await subnets_on(network) == []
 
 
