@@ -29,7 +29,7 @@ CPU. Instead:
    its greedy choices are far from ties. Bytes the corpus never uses get logits near zero,
    far below the fitted tokens, so the model writes lowercase word-like text; a random body
    predicts about three bytes in four of its language, so words come out garbled
-   ("the river" -> " ouse moning star.").
+   ("the river" -> " hones starning star.").
 
 The body attends over the whole context, so completions depend on the prompt and a wrong
 attention mask or position id changes them: the batching tests rely on that.
