@@ -160,12 +160,6 @@ class Run:
         if crashed is not None:
             raise crashed.failure()
 
-    def process_states(self) -> dict[str, str]:
-        return {
-            c.name: "running" if c.exit_code() is None else f"exit {c.exit_code()}"
-            for c in self.neurons
-        }
-
     async def watch(self, subnet: Subnet) -> None:
         """Follow the chain block by block until the run's epochs are done."""
         assert self.client is not None
@@ -206,7 +200,7 @@ class Run:
             )
             title = f"subnet {subnet.netuid} at block {block}, epoch {epoch}"
             self.view.show(
-                subnet_table(metagraph, specs, totals(self.rows), self.process_states(), title),
+                subnet_table(metagraph, specs, totals(self.rows), title),
                 progress,
             )
             if done >= opts.epochs:
@@ -216,9 +210,7 @@ class Run:
         """Final metagraph, CSV and plot."""
         assert self.metagraph is not None
         specs = [subnet.owner, *subnet.neurons]
-        table = subnet_table(
-            self.metagraph, specs, totals(self.rows), self.process_states(), "final metagraph"
-        )
+        table = subnet_table(self.metagraph, specs, totals(self.rows), "final metagraph")
         self.view.say("")
         self.view.console.print(table)
         self.write_results(subnet)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.progress_bar import ProgressBar
@@ -35,13 +36,19 @@ class Progress:
 
 
 def subnet_table(
-    metagraph: Metagraph,
-    neurons: list[NeuronSpec],
-    totals: dict[str, float],
-    states: dict[str, str],
-    title: str,
+    metagraph: Metagraph, neurons: list[NeuronSpec], totals: dict[str, float], title: str
 ) -> Table:
-    table = Table(title=title, title_justify="left")
+    """One row per neuron; fits 80 columns. Emission: what the last epoch paid (alpha, in TAO
+    units), and its total over the run. (A neuron process that ends stops the run, so the
+    table has no process column: the run reports it.)"""
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAVY,
+        padding=(0, 1),
+        collapse_padding=True,
+        pad_edge=False,
+    )
     for column, justify in (
         ("uid", "right"),
         ("neuron", "left"),
@@ -49,9 +56,8 @@ def subnet_table(
         ("stake", "right"),
         ("incentive", "right"),
         ("dividends", "right"),
-        ("emission (last epoch)", "right"),
-        ("emission (run)", "right"),
-        ("process", "left"),
+        ("emission", "right"),
+        ("run total", "right"),
     ):
         table.add_column(column, justify=justify)
     for spec in neurons:
@@ -68,7 +74,6 @@ def subnet_table(
             f"{metagraph.dividends[uid]:.4f}",
             f"{rao_to_tao(int(metagraph.emission[uid])):.4f}",
             f"{totals.get(spec.name, 0.0):.4f}",
-            states.get(spec.name, ""),
         )
     return table
 
