@@ -39,6 +39,8 @@ class MovingAverageScores:
         """Fold one reward per (uid, hotkey) into the average. Refuses bad input unchanged."""
         u = np.asarray(uids)
         r = np.asarray(rewards, dtype=np.float64)
+        if u.size == 0 and r.size == 0 and len(hotkeys) == 0:
+            return  # a round in which no miner answered changes nothing
         if u.ndim != 1 or r.shape != u.shape or len(hotkeys) != u.size:
             raise ValueError("uids, hotkeys and rewards must be 1-D and of the same length")
         if u.size and not np.issubdtype(u.dtype, np.integer):
@@ -59,6 +61,13 @@ class MovingAverageScores:
         self.scores[u] = self.alpha * r + (1.0 - self.alpha) * previous
         known[u] = incoming
         self.hotkeys = known.tolist()
+
+    def reset(self, uids) -> None:
+        """Drop the given uids' averages to zero (e.g. a miner proven to have answered wrongly)."""
+        u = np.asarray(uids, dtype=np.int64).reshape(-1)
+        if u.size and (u.min() < 0 or u.max() >= self.n):
+            raise ValueError(f"a uid is out of range: uids must be within 0..{self.n - 1}")
+        self.scores[u] = 0.0
 
     def sync_hotkeys(self, hotkeys: Sequence[str]) -> None:
         """Follow the metagraph: resize to its n; a uid whose hotkey changed starts from zero."""

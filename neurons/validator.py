@@ -292,9 +292,7 @@ class Validator(Neuron):
             np.array([rewards[r.uid] for r in kept], dtype=np.float64),
         )
         if self.config.validator.reset_on_failure:
-            for r in kept:
-                if r.proven_wrong:
-                    self.scores.scores[r.uid] = 0.0
+            self.scores.reset([r.uid for r in kept if r.proven_wrong])
 
     def _count(self, report: RoundReport) -> None:
         m = self.metrics

@@ -24,6 +24,29 @@ def test_a_new_hotkey_on_a_uid_starts_from_zero():
     assert scores.scores[1] == 0.5
 
 
+def test_an_empty_update_changes_nothing():
+    scores = MovingAverageScores(2, alpha=0.5)
+    scores.update([0], ["a"], [1.0])
+    scores.update([], [], [])
+    assert scores.scores.tolist() == [0.5, 0.0]
+
+
+def test_reset_zeroes_only_the_given_uids_and_keeps_their_hotkeys():
+    scores = MovingAverageScores(3, alpha=1.0)
+    scores.update([0, 1, 2], ["a", "b", "c"], [0.3, 0.6, 0.9])
+    scores.reset([1, 2])
+    assert scores.scores.tolist() == [0.3, 0.0, 0.0]
+    assert scores.hotkeys == ["a", "b", "c"]
+
+
+def test_reset_of_an_unknown_uid_is_refused_and_changes_nothing():
+    scores = MovingAverageScores(2, alpha=1.0)
+    scores.update([0, 1], ["a", "b"], [0.3, 0.6])
+    with pytest.raises(ValueError, match="out of range"):
+        scores.reset([0, 2])
+    assert scores.scores.tolist() == [0.3, 0.6]
+
+
 def test_sync_hotkeys_resets_replaced_uids_and_follows_n():
     scores = MovingAverageScores(2, alpha=1.0)
     scores.update([0, 1], ["a", "b"], [0.4, 0.8])
