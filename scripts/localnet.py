@@ -76,9 +76,10 @@ BLOCK_WAIT_S = 5.0
 class Run:
     """One localnet run: its children, its chain client, what it has recorded."""
 
-    def __init__(self, opts: Options, view: View):
+    def __init__(self, opts: Options, view: View, stop: asyncio.Event):
         self.opts = opts
         self.view = view
+        self.stop = stop
         self.started = time.monotonic()
         self.chain_node: Child | None = None
         self.neurons: list[Child] = []
@@ -155,6 +156,10 @@ class Run:
             )
         self.view.say(f"started {len(self.neurons)} neurons; logs in {self.opts.out / 'logs'}")
 
+    def check_stop(self) -> None:
+        if self.stop.is_set():
+            raise asyncio.CancelledError
+
     def check_children(self) -> None:
         crashed = first_crashed([c for c in (self.chain_node, *self.neurons) if c is not None])
         if crashed is not None:
@@ -169,6 +174,7 @@ class Run:
         recorded, ready_epoch, block = launch_epoch, None, 0
         ready_deadline = time.monotonic() + NEURONS_READY_S
         while True:
+            self.check_stop()
             self.check_children()
             with contextlib.suppress(TimeoutError):
                 await self.client.wait_for_block(block + 1, timeout=BLOCK_WAIT_S)
@@ -253,14 +259,16 @@ class Run:
                 await self.client.close()
 
 
-async def run_localnet(opts: Options, view: View) -> int:
-    run = Run(opts, view)
+async def run_localnet(opts: Options, view: View, stop: asyncio.Event | None = None) -> int:
+    """The whole run; `stop` set (by SIGINT/SIGTERM) ends it like a cancellation does."""
+    run = Run(opts, view, stop or asyncio.Event())
     succeeded = False
     subnet: Subnet | None = None
     try:
         network = await run.start_chain()
         builds = run.start_model_builds()
         subnet = await run.setup_subnet(network)
+        run.check_stop()
         for build in builds:
             await wait_for_exit(build, MODEL_BUILD_S)
         run.start_neurons(subnet, network)
@@ -296,16 +304,25 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"subnet localnet: {error}", file=sys.stderr)
         return EXIT_USAGE
-    view = View()
-    return asyncio.run(_interruptible(run_localnet(opts, view), view))
+    return asyncio.run(_interruptible(opts, View()))
 
 
-async def _interruptible(work, view: View) -> int:
-    """Run `work`; SIGINT or SIGTERM cancels it, and its cleanup stops every child."""
-    task = asyncio.ensure_future(work)
+async def _interruptible(opts: Options, view: View) -> int:
+    """Run localnet; SIGINT or SIGTERM stops it, and its cleanup stops every child.
+
+    The signal both cancels the run and sets `stop`, which the run checks every block: on
+    Python 3.11 `asyncio.wait_for` can swallow a cancellation that arrives as its inner call
+    completes, and the chain client's long polls complete every block."""
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(run_localnet(opts, view, stop))
+
+    def interrupt() -> None:
+        stop.set()
+        task.cancel()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, interrupt)
     try:
         return await task
     except asyncio.CancelledError:  # cancelled before it could start
