@@ -8,6 +8,8 @@ INSTALLED := $(VENV)/.installed
 # The CPU build of torch is pinned here, before the project, so that pip does not
 # resolve `torch>=2.1` to the newest CUDA build with several GB of GPU packages.
 TORCH_PIN ?= torch==2.13.0
+# Two workers: CI and this project's reference machine have 2 cores.
+PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 # The demo's two tiny models (built locally, nothing downloaded): the subnet's model, and the
 # model of another seed that the demo's cheating miner serves. DEMO_ARGS go to `subnet localnet`.
@@ -32,7 +34,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Both builds are single-threaded, so they run side by side.
 $(TINY_BUILT): $(INSTALLED) inference/tiny.py inference/tiny_text.py
@@ -45,4 +47,4 @@ demo: $(TINY_BUILT)
 	$(BIN)/subnet localnet --model $(TINY) --cheat-model $(TINY_OTHER) $(DEMO_ARGS)
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) runs models .pytest_cache .ruff_cache .hypothesis
