@@ -14,7 +14,9 @@ join the running batch at the next step, and every sequence leaves as soon as it
 Padding, attention masks and position ids keep each row equal to the same request run alone
 (inference.kv_batch). Cancelling the awaiting task (a client that went away) drops the
 sequence at the next step. ``max_pending`` bounds what may wait or run at once; beyond it
-``generate`` raises EngineBusy at once rather than queueing without bound.
+``generate`` raises EngineBusy at once rather than queueing without bound. A step that runs
+out of accelerator memory fails the sequences of its batch with ModelOutOfMemory, releases the
+memory, and the engine goes on with the requests still waiting.
 """
 
 from __future__ import annotations
@@ -31,9 +33,10 @@ from loguru import logger
 
 from inference.kv_batch import KVBatch
 from inference.loading import LoadedModel, load_model
+from inference.memory import OutOfMemoryError, first_line, release_memory
 from inference.prompts import Limits, prepare
 from inference.scheduler import Scheduler, Sequence
-from inference.types import Completion, GenerationRequest, StreamDelta
+from inference.types import Completion, GenerationRequest, ModelOutOfMemory, StreamDelta
 
 _STOP = object()
 
@@ -200,17 +203,38 @@ class Engine:
             else:
                 running = self._collect(None, 0.0)
             if running and scheduler.has_work():
-                try:
-                    scheduler.step()
-                except Exception as exc:  # a failed step fails its sequences, not the engine
-                    logger.exception("inference step failed")
-                    scheduler.fail_all(exc)
+                self._step()
         scheduler.fail_all(EngineClosed("the engine was closed"))
         with contextlib.suppress(queue.Empty):
             while True:
                 item = self._inbox.get_nowait()
                 if item is not _STOP:
                     item.on_done(EngineClosed("the engine was closed"))
+
+    def _step(self) -> None:
+        """One scheduler step; a failed step fails its sequences, not the engine."""
+        scheduler = self._scheduler
+        try:
+            scheduler.step()
+        except OutOfMemoryError as exc:
+            detail = first_line(exc)
+        except Exception as exc:
+            logger.exception("inference step failed")
+            scheduler.fail_all(exc)
+            return
+        else:
+            return
+        # Out of the except block, so that the traceback no longer holds the step's tensors.
+        batch_size = len(scheduler.running)  # the failed step's sequences are all running
+        error = ModelOutOfMemory(
+            f"out of {self.loaded.device.type} memory on a batch of {batch_size} requests "
+            f"({detail}): run fewer requests at once (EngineConfig.max_batch_size), load the "
+            "model in a smaller dtype, or use a smaller model",
+            batch_size,
+        )
+        scheduler.fail_batch(error)
+        release_memory(self.loaded.device)
+        logger.warning("{}; the engine goes on with the next requests", error)
 
     def _collect(self, first: Sequence | None, window_s: float) -> bool:
         """Add ``first`` and whatever arrives within ``window_s``; False once asked to stop."""

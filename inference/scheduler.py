@@ -107,8 +107,9 @@ class Scheduler:
         self._drop_cancelled()
         admitted = self._admit()
         if admitted:
-            logits = self.batch.prefill([s.prompt_ids for s in admitted])
+            # Running from here on, so that a prefill that fails fails them with the batch.
             self.running.extend(admitted)
+            logits = self.batch.prefill([s.prompt_ids for s in admitted])
             self._advance(admitted, logits)
         elif self.running:
             logits = self.batch.decode([s.token_ids[-1] for s in self.running])
@@ -117,10 +118,17 @@ class Scheduler:
 
     def fail_all(self, exc: BaseException) -> None:
         """End every sequence with ``exc`` and start from an empty batch."""
-        for seq in [*self.running, *self.waiting]:
+        self.fail_batch(exc)
+        for seq in self.waiting:
+            seq.on_done(RequestCancelled() if seq.cancelled else exc)
+        self.waiting.clear()
+
+    def fail_batch(self, exc: BaseException) -> None:
+        """End the running sequences (those of the failed step too) with ``exc`` and drop
+        their cache; waiting sequences stay and run at the next step."""
+        for seq in self.running:
             seq.on_done(RequestCancelled() if seq.cancelled else exc)
         self.running.clear()
-        self.waiting.clear()
         self.batch.keep([])
 
     def _drop_cancelled(self) -> None:

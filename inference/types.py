@@ -41,6 +41,19 @@ class ModelLoadError(ValueError):
     """The model could not be loaded; the message says what to pass instead."""
 
 
+class ModelOutOfMemory(RuntimeError):
+    """The accelerator ran out of memory running a batch; the requests in it were not at fault.
+
+    Raised for the requests of that batch only (the engine serves later ones, the verifier
+    verifies later calls). The message says what failed and what to change; ``batch_size`` is
+    how many requests or completions the failed batch held.
+    """
+
+    def __init__(self, message: str, batch_size: int) -> None:
+        super().__init__(message)
+        self.batch_size = batch_size
+
+
 class TokenLogprob(NamedTuple):
     token_id: int
     logprob: float
@@ -217,6 +230,10 @@ class VerifyConfig:
     eos_confidence: float = 0.999
     # Verify at most this many tokens (prompt + completion, padded) per forward pass.
     max_batch_tokens: int = 16384
+    # The fixed cost of one forward pass, counted in padded tokens: verify_many groups
+    # completions of similar length into passes so that padding plus this cost per pass is
+    # least. Larger on a GPU (fewer, wider passes), smaller on a CPU.
+    pass_overhead_tokens: int = 256
 
     def __post_init__(self) -> None:
         for name in ("logprob_tolerance", "bias_tolerance", "greedy_max_gap"):
@@ -230,6 +247,12 @@ class VerifyConfig:
             raise ValueError(f"eos_confidence must be in (0, 1], got {self.eos_confidence}")
         if self.max_batch_tokens < 1:
             raise ValueError(f"max_batch_tokens must be at least 1, got {self.max_batch_tokens}")
+        if self.pass_overhead_tokens < 0:
+            raise ValueError(f"pass_overhead_tokens must be >= 0, got {self.pass_overhead_tokens}")
+
+
+# The reason code of a completion the verifier refused as malformed (see Verdict.malformed).
+MALFORMED = "malformed"
 
 
 @dataclass(frozen=True)
@@ -239,7 +262,8 @@ class Finding:
     ``code`` is stable and machine-readable (inference.judge says when each applies):
     token_rank, not_greedy, outside_nucleus, false_eos, skipped_eos, eos_inside, false_stop,
     false_length, too_long, missed_stop, logprob_mismatch, logprob_bias,
-    top_logprobs_mismatch, usage_mismatch, prompt_mismatch.
+    top_logprobs_mismatch, usage_mismatch, prompt_mismatch; and ``malformed`` (MALFORMED)
+    when ``Verifier.verify_many`` refused the item before any model work.
     ``position`` is the completion token it concerns, if any.
     """
 
@@ -254,7 +278,8 @@ class Verdict:
 
     ``ranks`` (1 = the verifier's most likely token) and ``logprobs`` are the verifier's, one
     per completion token. ``max_logprob_diff`` is the largest |claimed - verifier| and
-    ``mean_logprob_diff`` the signed mean of claimed - verifier.
+    ``mean_logprob_diff`` the signed mean of claimed - verifier. A malformed completion
+    (``Verdict.malformed``) has no ranks or logprobs, and NaN differences: nothing was compared.
     """
 
     reasons: tuple[Finding, ...]
@@ -263,6 +288,11 @@ class Verdict:
     max_logprob_diff: float
     mean_logprob_diff: float
     prompt_tokens: int
+
+    @classmethod
+    def malformed(cls, message: str) -> Verdict:
+        """The failed verdict of a completion refused before any model work."""
+        return cls((Finding(MALFORMED, message),), (), (), math.nan, math.nan, 0)
 
     @property
     def ok(self) -> bool:

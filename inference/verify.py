@@ -3,19 +3,23 @@
     verifier = Verifier.from_pretrained("runs/tiny")       # or Verifier(model, tokenizer)
     verdict = verifier.verify(request, token_ids, logprobs, finish_reason="stop", usage=usage)
     verdicts = verifier.verify_many([VerifyItem.of(request, completion), ...])
+    verifier.fits(request)                                 # prompt + max_tokens fit the context
 
 The verifier tokenises the prompt itself from the request (the miner's prompt token ids are
 compared, never trusted), runs its own copy of the model once over prompt + completion, and
 hands what the model says about every completion token to the rules in inference.judge,
 whose docstring lists every check and its reason code. Thresholds are ``VerifyConfig``.
 
-``verify_many`` verifies several completions in one forward pass (left-padded, keeping only
-the logits of completion positions), split into passes of at most ``max_batch_tokens``.
-Malformed input (token ids outside the vocabulary, claimed logprobs of the wrong length or
-not finite, an unknown finish reason, more tokens than the context holds, an invalid
-request) raises InvalidCompletion or InvalidRequest before any model work; a validator
-scores those as failed verifications. The verifier is synchronous: run it in a thread
-(``asyncio.to_thread``) from async code.
+``verify_many`` verifies several completions in forward passes of completions of similar
+length (left-padded, keeping only the logits of completion positions), each pass within
+``max_batch_tokens``. Malformed input (token ids outside the vocabulary, claimed logprobs of
+the wrong length or not finite, an unknown finish reason, more tokens than the context holds,
+an invalid request) never reaches the model: ``verify_many`` gives such an item a failed
+verdict whose one reason is ``malformed`` with the error message, and verifies the others;
+``verify`` and ``verify_completion`` raise InvalidCompletion or InvalidRequest instead.
+When the accelerator runs out of memory, the call raises ModelOutOfMemory (no verdicts: the
+completions were not at fault) after releasing the memory; later calls work as before. The
+verifier is synchronous: run it in a thread from async code, one call at a time.
 """
 
 from __future__ import annotations
@@ -28,11 +32,15 @@ import torch
 from inference.judge import Evidence, judge
 from inference.kv_batch import logits_to_keep_kwarg
 from inference.loading import LoadedModel, context_length_of, eos_token_ids_of, load_model
+from inference.memory import OutOfMemoryError, first_line, release_memory
 from inference.prompts import Limits, prepare
 from inference.sampling import log_probs, nucleus_mass, ranks, sampling_probs
 from inference.types import (
     FINISH_REASONS,
+    GenerationRequest,
     InvalidCompletion,
+    InvalidRequest,
+    ModelOutOfMemory,
     TokenLogprob,
     Usage,
     Verdict,
@@ -94,6 +102,15 @@ class Verifier:
     ) -> Verifier:
         return cls.from_loaded(load_model(name_or_path, device=device, dtype=dtype), config)
 
+    def fits(self, request: GenerationRequest) -> bool:
+        """Whether the request's prompt and its max_tokens fit this verifier's context (and,
+        for a chat, whether the model's chat template takes its messages)."""
+        try:
+            prepare(self.tokenizer, request, self.limits)
+        except InvalidRequest:
+            return False
+        return True
+
     def verify(
         self,
         request,
@@ -105,34 +122,79 @@ class Verifier:
         prompt_token_ids: Sequence[int] | None = None,
         top_logprobs: Sequence[Sequence[TokenLogprob]] | None = None,
     ) -> Verdict:
+        """One completion's verdict; malformed input raises (InvalidCompletion, InvalidRequest)."""
         item = VerifyItem(
             request, token_ids, logprobs, finish_reason, usage, prompt_token_ids, top_logprobs
         )
-        return self.verify_many([item])[0]
+        return self._judge([item], self.evidence([item]))[0]
 
     def verify_completion(self, request, completion) -> Verdict:
-        return self.verify_many([VerifyItem.of(request, completion)])[0]
+        """``verify`` of an engine's Completion; malformed input raises."""
+        item = VerifyItem.of(request, completion)
+        return self._judge([item], self.evidence([item]))[0]
 
     def verify_many(self, items: Sequence[VerifyItem]) -> list[Verdict]:
-        return [
-            judge(item, prompt_ids, evidence, self.config, self.eos_token_ids, self._decode)
-            for item, (prompt_ids, evidence) in zip(items, self.evidence(items), strict=True)
-        ]
+        """One verdict per item, in order; a malformed item gets ``Verdict.malformed``."""
+        verdicts: list[Verdict | None] = [None] * len(items)
+        prompts: dict[int, list[int]] = {}
+        for i, item in enumerate(items):
+            try:
+                prompts[i] = self._check(item)
+            except (InvalidCompletion, InvalidRequest) as exc:
+                verdicts[i] = Verdict.malformed(str(exc))
+        good = list(prompts)
+        checked = [items[i] for i in good]
+        found = self._evidence_of(checked, [prompts[i] for i in good])
+        for i, verdict in zip(good, self._judge(checked, found), strict=True):
+            verdicts[i] = verdict
+        return verdicts
 
     def evidence(self, items: Sequence[VerifyItem]) -> list[tuple[list[int], Evidence]]:
         """Per item, the verifier's prompt ids and what its model says about each token.
 
-        What verify_many judges; inference.calibrate reads it to measure honest margins.
+        What verify judges; inference.calibrate reads it to measure honest margins. Malformed
+        input raises before any model work.
         """
         prompts = [self._check(item) for item in items]  # every refusal before any model work
-        found: list[tuple[list[int], Evidence]] = []
-        for chunk in self._chunks(items, prompts):
-            logits = self._completion_logits([items[i] for i in chunk], [prompts[i] for i in chunk])
-            found.extend(
-                (prompts[i], self._evidence(items[i], item_logits))
-                for i, item_logits in zip(chunk, logits, strict=True)
-            )
-        return found
+        return self._evidence_of(items, prompts)
+
+    def _judge(
+        self, items: Sequence[VerifyItem], found: list[tuple[list[int], Evidence]]
+    ) -> list[Verdict]:
+        return [
+            judge(item, prompt_ids, evidence, self.config, self.eos_token_ids, self._decode)
+            for item, (prompt_ids, evidence) in zip(items, found, strict=True)
+        ]
+
+    def _evidence_of(
+        self, items: Sequence[VerifyItem], prompts: list[list[int]]
+    ) -> list[tuple[list[int], Evidence]]:
+        """Evidence of checked items, in their order; ModelOutOfMemory if a pass runs out."""
+        found: dict[int, Evidence] = {}
+        try:
+            for chunk in self._chunks(items, prompts):
+                found.update(self._chunk_evidence(items, prompts, chunk))
+        except OutOfMemoryError as exc:
+            detail = first_line(exc)
+        else:
+            return [(prompts[i], found[i]) for i in range(len(items))]
+        # Out of the except block: the traceback and the pass's tensors are gone.
+        release_memory(self.device)
+        raise ModelOutOfMemory(
+            f"out of {self.device.type} memory verifying {len(items)} completions "
+            f"({detail}): verify fewer completions at once (a smaller batch, or a lower "
+            "VerifyConfig.max_batch_tokens) or load the model in a smaller dtype",
+            len(items),
+        )
+
+    def _chunk_evidence(
+        self, items: Sequence[VerifyItem], prompts: list[list[int]], chunk: list[int]
+    ) -> dict[int, Evidence]:
+        logits = self._completion_logits([items[i] for i in chunk], [prompts[i] for i in chunk])
+        return {
+            i: self._evidence(items[i], item_logits)
+            for i, item_logits in zip(chunk, logits, strict=True)
+        }
 
     def _decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
@@ -181,21 +243,22 @@ class Verifier:
                     )
 
     def _chunks(self, items: Sequence[VerifyItem], prompts: list[list[int]]) -> list[list[int]]:
-        """Indices of items per forward pass, each pass within max_batch_tokens (padded)."""
-        chunks: list[list[int]] = []
-        current: list[int] = []
-        width = 0
-        for i, item in enumerate(items):
-            length = len(prompts[i]) + len(item.token_ids) - 1
-            new_width = max(width, length)
-            if current and new_width * (len(current) + 1) > self.config.max_batch_tokens:
-                chunks.append(current)
-                current, new_width = [], length
-            current.append(i)
-            width = new_width
-        if current:
-            chunks.append(current)
-        return chunks
+        """Indices of items per forward pass, each pass within max_batch_tokens (padded).
+
+        Items are sorted by length and cut into runs so that the padded tokens of all passes
+        plus ``pass_overhead_tokens`` per pass are least (a pass costs about its rows times
+        its widest row): completions of very different lengths do not pad each other.
+        """
+        lengths = [len(prompts[i]) + len(item.token_ids) - 1 for i, item in enumerate(items)]
+        order = sorted(range(len(items)), key=lengths.__getitem__)
+        return [
+            [order[k] for k in run]
+            for run in least_cost_runs(
+                [lengths[i] for i in order],
+                self.config.pass_overhead_tokens,
+                self.config.max_batch_tokens,
+            )
+        ]
 
     @torch.inference_mode()
     def _completion_logits(
@@ -253,3 +316,29 @@ class Verifier:
             eos_probs=eos,
             alternative_logprobs=alternatives,
         )
+
+
+def least_cost_runs(widths: Sequence[int], overhead: int, max_tokens: int) -> list[range]:
+    """Cut ascending ``widths`` into consecutive runs, least sum of (overhead + rows * last).
+
+    Each run holds at most ``max_tokens`` (rows times its widest), or a single row. Dynamic
+    programming over where the last run starts: O(n * rows per run).
+    """
+    n = len(widths)
+    best = [0] + [math.inf] * n  # best[j]: least cost of the first j widths
+    start = [0] * (n + 1)
+    for end in range(1, n + 1):
+        width = widths[end - 1]
+        for first in range(end - 1, -1, -1):
+            rows = end - first
+            if rows > 1 and rows * width > max_tokens:
+                break
+            cost = best[first] + overhead + rows * width
+            if cost < best[end]:
+                best[end], start[end] = cost, first
+    runs: list[range] = []
+    end = n
+    while end > 0:
+        runs.append(range(start[end], end))
+        end = start[end]
+    return runs[::-1]
