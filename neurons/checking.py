@@ -1,12 +1,18 @@
 """One round's work: send each chosen miner its own task, verify every answer, score it.
 
-    queries = build_queries(metagraph, uids, tasks, model_name)
+    queries = build_queries(metagraph, uids, tasks)
     replies = await send_queries(client, queries, timeout_s)   # concurrent, one deadline each
     results = judge_round(queries, replies, checker)           # CPU work: run it in a thread
 
 A miner that times out, refuses, cannot be reached, returns a bad signature or a response
-without its proof (token ids, logprobs) fails without any model work. Answers that arrive are
-verified together by `inference.Verifier.verify_many`, one forward pass per batch.
+without its proof (token ids, logprobs) fails without any model work (`screen`). Answers that
+arrive are verified by `inference.Verifier.verify_many`, which fails a malformed answer alone
+and verifies the others in the same pass. neurons/verifying.py runs a live round: it verifies
+answers in batches as they arrive, while slower miners are still working.
+
+An answer the validator could not verify for a fault of its own (its accelerator ran out of
+memory) is `unverified`: it is left out of the round's scores rather than counted against
+the miner.
 """
 
 from __future__ import annotations
@@ -18,8 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from chain import Metagraph
-from inference.prompts import prepare
-from inference.types import GenerationRequest, InvalidCompletion, InvalidRequest
+from inference.types import MALFORMED, GenerationRequest, ModelOutOfMemory
 from neurons import translate
 from neurons.rewards import Outcome
 from neurons.tasks import CHAT, Task, make_task
@@ -27,6 +32,9 @@ from protocol import schemas as wire
 from protocol.client import EpistulaClient, Failure, Reply, Target
 
 VERIFIED = "verified"
+# The detail of an answer left out of the scores: the validator could not verify it.
+UNVERIFIED = "unverified"
+OUT_OF_MEMORY = "the validator ran out of memory verifying it"
 # How many extra draws a round may spend replacing tasks the model cannot take.
 MAX_TASK_REDRAWS = 64
 
@@ -37,7 +45,11 @@ class Checker(Protocol):
     def fits(self, request: GenerationRequest) -> bool: ...
 
     def check(self, claims: Sequence[translate.Claim]) -> list[str]:
-        """For each claim, VERIFIED or the reason it failed."""
+        """For each claim, VERIFIED or the reason it failed.
+
+        Raises `inference.types.ModelOutOfMemory` when the validator's own accelerator ran
+        out of memory: none of these claims was judged.
+        """
         ...
 
 
@@ -51,33 +63,19 @@ class VerifierChecker:
         return self.verifier.tokenizer.decode(list(ids), skip_special_tokens=True)
 
     def fits(self, request: GenerationRequest) -> bool:
-        try:
-            prepare(self.verifier.tokenizer, request, self.verifier.limits)
-        except InvalidRequest:
-            return False
-        return True
+        return self.verifier.fits(request)
 
     def check(self, claims: Sequence[translate.Claim]) -> list[str]:
         if not claims:
             return []
-        items = [claim.item for claim in claims]
-        try:
-            verdicts = self.verifier.verify_many(items)
-        except (InvalidCompletion, InvalidRequest):
-            # One malformed answer refuses the whole batch: verify one by one to find it.
-            return [self._check_one(claim) for claim in claims]
+        verdicts = self.verifier.verify_many([claim.item for claim in claims])
         return [
             self._reason(claim, verdict) for claim, verdict in zip(claims, verdicts, strict=True)
         ]
 
-    def _check_one(self, claim: translate.Claim) -> str:
-        try:
-            verdict = self.verifier.verify_many([claim.item])[0]
-        except (InvalidCompletion, InvalidRequest) as exc:
-            return f"malformed: {exc}"
-        return self._reason(claim, verdict)
-
     def _reason(self, claim: translate.Claim, verdict) -> str:
+        if verdict.codes == {MALFORMED}:
+            return f"{MALFORMED}: {verdict.reasons[0].message}"
         if not verdict.ok:
             return ",".join(sorted(verdict.codes))
         if not translate.shown_text_matches(claim, self.decode):
@@ -113,6 +111,7 @@ class Result:
     detail: str  # VERIFIED, a failure reason from the wire, or the verifier's finding codes
     answered: bool  # a signed answer came back (verified or not)
     proven_wrong: bool  # a signed answer failed verification: proof of a wrong answer
+    left_out: bool = False  # not judged for a fault of the validator's: no score this round
 
 
 def per_miner(results: Sequence[Result]) -> list[Result]:
@@ -120,7 +119,8 @@ def per_miner(results: Sequence[Result]) -> list[Result]:
 
     Verified only if every answer verified; its throughput is all their tokens over the
     slowest answer's latency, since the miner worked on them at once. The detail is the first
-    failure's.
+    failure's. A miner with an answer left out (unverified) and no failure among the others
+    is left out as a whole: it cannot be shown to have earned or lost anything.
     """
     grouped: dict[int, list[Result]] = {}
     for result in results:
@@ -128,13 +128,18 @@ def per_miner(results: Sequence[Result]) -> list[Result]:
     combined = []
     for uid, group in grouped.items():
         verified = all(r.outcome.verified for r in group)
-        failure = next((r.detail for r in group if r.detail != VERIFIED), VERIFIED)
+        judged = [r for r in group if not r.left_out]
+        failure = next((r.detail for r in judged if r.detail != VERIFIED), None)
+        left_out = failure is None and len(judged) < len(group)
+        if left_out:
+            failure = next(r.detail for r in group if r.left_out)
         seconds = max(r.outcome.seconds for r in group) if verified else None
         tokens = sum(r.outcome.completion_tokens for r in group)
         outcome = Outcome(verified, tokens, seconds)
         answered = any(r.answered for r in group)
         wrong = any(r.proven_wrong for r in group)
-        combined.append(Result(uid, group[0].hotkey, outcome, failure, answered, wrong))
+        detail = failure or VERIFIED
+        combined.append(Result(uid, group[0].hotkey, outcome, detail, answered, wrong, left_out))
     return combined
 
 
@@ -195,34 +200,59 @@ async def send_queries(
     )
 
 
+def screen(query: Query, reply: Reply | Failure) -> Result | translate.Claim:
+    """The result of a call that brought nothing to verify, or the claim its answer makes."""
+    if isinstance(reply, Failure):
+        status = f" {reply.status}" if reply.status is not None else ""
+        return _result(query, reply, f"{reply.reason.value}{status}")
+    try:
+        return translate.claim_of(query.request, reply.parsed)
+    except translate.MissingProof as exc:
+        return _result(query, reply, f"no_proof: {exc}")
+
+
+def judged(query: Query, reply: Reply, claim: translate.Claim, verdict: str) -> Result:
+    """The result of an answer the checker judged (`verdict`: VERIFIED or why it failed)."""
+    return _result(query, reply, verdict, claim.completion_tokens)
+
+
+def unverified(query: Query, reply: Reply, claim: translate.Claim, why: str) -> Result:
+    """The result of an answer the validator could not verify: left out of the scores."""
+    return Result(
+        query.uid,
+        query.target.hotkey,
+        Outcome(False, claim.completion_tokens, None),
+        f"{UNVERIFIED}: {why}",
+        answered=True,
+        proven_wrong=False,
+        left_out=True,
+    )
+
+
+def _result(query: Query, reply: Reply | Failure, detail: str, tokens: int = 0) -> Result:
+    verified = detail == VERIFIED
+    answered = isinstance(reply, Reply)
+    outcome = Outcome(verified, tokens, reply.latency_s if verified else None)
+    return Result(
+        query.uid, query.target.hotkey, outcome, detail, answered, answered and not verified
+    )
+
+
 def judge_round(
     queries: Sequence[Query], replies: Sequence[Reply | Failure], checker: Checker
 ) -> list[Result]:
-    """Outcomes of one round: failures as they are, answers verified in one batch."""
-    details: dict[int, str] = {}
-    claims: list[tuple[int, translate.Claim]] = []
-    for index, (query, reply) in enumerate(zip(queries, replies, strict=True)):
-        if isinstance(reply, Failure):
-            status = f" {reply.status}" if reply.status is not None else ""
-            details[index] = f"{reply.reason.value}{status}"
-            continue
-        try:
-            claims.append((index, translate.claim_of(query.request, reply.parsed)))
-        except translate.MissingProof as exc:
-            details[index] = f"no_proof: {exc}"
-    verdicts = checker.check([claim for _, claim in claims])
-    tokens: dict[int, int] = {}
-    for (index, claim), verdict in zip(claims, verdicts, strict=True):
-        details[index] = verdict
-        tokens[index] = claim.completion_tokens
-    results = []
-    for index, (query, reply) in enumerate(zip(queries, replies, strict=True)):
-        verified = details[index] == VERIFIED
-        seconds = reply.latency_s if isinstance(reply, Reply) else None
-        outcome = Outcome(verified, tokens.get(index, 0), seconds if verified else None)
-        answered = isinstance(reply, Reply)
-        wrong = answered and not verified
-        results.append(
-            Result(query.uid, query.target.hotkey, outcome, details[index], answered, wrong)
-        )
-    return results
+    """Outcomes of replies all in hand: failures as they are, answers verified in one batch.
+
+    The whole round at once, synchronously (neurons/verifying.py overlaps the two instead).
+    """
+    screened = [screen(q, r) for q, r in zip(queries, replies, strict=True)]
+    pending = [i for i, s in enumerate(screened) if not isinstance(s, Result)]
+    try:
+        verdicts = checker.check([screened[i] for i in pending])
+    except ModelOutOfMemory:
+        for i in pending:
+            screened[i] = unverified(queries[i], replies[i], screened[i], OUT_OF_MEMORY)
+        return screened
+    for i, verdict in zip(pending, verdicts, strict=True):
+        screened[i] = judged(queries[i], replies[i], screened[i], verdict)
+    return screened

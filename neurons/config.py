@@ -116,6 +116,7 @@ class ValidatorConfig:
     sample_size: int
     timeout: float
     tasks_per_miner: int
+    verify_batch: int
     max_tokens: int
     weights_every: int
     alpha: float

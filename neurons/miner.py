@@ -9,7 +9,9 @@ replay, the caller policy (a registered validator with a permit and at least
 `--miner.min_stake`, refreshed from the metagraph every few blocks), the body's schema, and
 admission (at most `--miner.max_concurrent` running, `--miner.queue_size` waiting, by stake).
 A refused request never reaches the model. Every answer carries its proof: token ids,
-per-token logprobs and prompt token ids (see neurons/translate.py).
+per-token logprobs and prompt token ids (see neurons/translate.py). A request whose batch ran
+out of GPU memory is answered 503 `out_of_memory` with Retry-After and what to change; the
+miner goes on serving.
 
 A miner that serves another model (the cheater of the demo and the tests) is just this miner
 started with `--model` pointing at that model.
@@ -27,12 +29,19 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Protocol
 
 from loguru import logger
 
 from chain import Chain, ChainError, Metagraph, rao_to_tao
-from inference.types import Completion, GenerationRequest, InvalidRequest, StreamDelta
+from inference.types import (
+    Completion,
+    GenerationRequest,
+    InvalidRequest,
+    ModelOutOfMemory,
+    StreamDelta,
+)
 from neurons import translate
 from neurons.base import (
     EXIT_USAGE,
@@ -56,6 +65,15 @@ from protocol.refusals import Reason, Refused, RefusedError
 from protocol.server import ServerLimits, SignedRoute, create_app
 
 BUSY_RETRY_AFTER_S = 1
+# Out of GPU memory: the batch failed, the next may fit once others have finished.
+OUT_OF_MEMORY_RETRY_AFTER_S = 5
+OUT_OF_MEMORY_CODE = "out_of_memory"
+OUT_OF_MEMORY_ADVICE = (
+    "the miner's GPU ran out of memory on this request's batch; its operator should lower "
+    "--model.max_batch and --miner.max_concurrent, load the model in half precision "
+    "(--model.dtype bfloat16 or float16), serve a smaller model, or serve through vLLM/SGLang "
+    "with --model.backend_url"
+)
 
 
 class Backend(Protocol):
@@ -139,6 +157,17 @@ def _refused(reason: Reason, message: str, retry_after_s: int | None = None) -> 
     return RefusedError(Refused.because(reason, message, retry_after_s=retry_after_s))
 
 
+def _out_of_memory(exc: ModelOutOfMemory) -> RefusedError:
+    """503 with Retry-After: the request was fine, the miner's memory was not."""
+    refused = Refused(
+        OUT_OF_MEMORY_CODE,
+        int(HTTPStatus.SERVICE_UNAVAILABLE),
+        f"{OUT_OF_MEMORY_ADVICE} ({exc})",
+        OUT_OF_MEMORY_RETRY_AFTER_S,
+    )
+    return RefusedError(refused)
+
+
 class Miner(Neuron):
     role = MINER
 
@@ -195,6 +224,8 @@ class Miner(Neuron):
             completion = await self.model.backend.generate(request)
         except InvalidRequest as exc:
             raise _refused(Reason.INVALID_REQUEST, str(exc)) from None
+        except ModelOutOfMemory as exc:
+            raise _out_of_memory(exc) from None
         except self.model.busy as exc:
             raise _refused(
                 Reason.QUEUE_FULL, f"the model is busy: {exc}", BUSY_RETRY_AFTER_S
@@ -218,6 +249,8 @@ class Miner(Neuron):
             first = await anext(deltas)
         except InvalidRequest as exc:
             raise _refused(Reason.INVALID_REQUEST, str(exc)) from None
+        except ModelOutOfMemory as exc:
+            raise _out_of_memory(exc) from None
         except self.model.busy as exc:
             raise _refused(
                 Reason.QUEUE_FULL, f"the model is busy: {exc}", BUSY_RETRY_AFTER_S

@@ -230,6 +230,15 @@ OPTIONS: tuple[Option, ...] = (
         _positive,
     ),
     Option(
+        "validator.verify_batch",
+        int,
+        32,
+        "most answers verified in one go; answers are verified as they arrive, while slower "
+        "miners are still working (lower it if verification runs out of GPU memory)",
+        V,
+        _positive,
+    ),
+    Option(
         "validator.max_tokens",
         int,
         64,

@@ -7,8 +7,11 @@
 Each round (every `--validator.round_interval` seconds): pick the serving miners (all, or a
 rotating window of `--validator.sample_size`), give each its own task drawn from a seed the
 miners cannot predict, query them concurrently under `--validator.timeout`, verify every
-answer with the validator's own copy of the model, turn outcomes into rewards
-(neurons/rewards.py) and fold them into a per-hotkey moving average (incentive/). Every
+answer with the validator's own copy of the model as answers arrive (in batches of up to
+`--validator.verify_batch`, on one verifier thread: neurons/verifying.py), turn outcomes into
+rewards (neurons/rewards.py) and fold them into a per-hotkey moving average (incentive/).
+Answers the validator could not verify for its own fault (out of GPU memory) are left out of
+the round's scores, with one warning saying what to change. Every
 `--validator.weights_every` blocks (never faster than the subnet's rate limit) the scores
 become weights on the chain; a refused attempt is logged with the chain's error and retried
 next round, and the scores stay. The state is saved atomically after every round and on
@@ -26,7 +29,8 @@ if not __package__:  # run as `python neurons/validator.py`: import the project,
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 from loguru import logger
@@ -34,7 +38,7 @@ from loguru import logger
 from chain import Chain, ChainError, Hyperparameters, Metagraph
 from incentive.scoring import MovingAverageScores
 from incentive.weights import conform_weights
-from neurons import checking, rounds
+from neurons import checking, rounds, verifying
 from neurons.base import (
     EXIT_USAGE,
     Neuron,
@@ -52,35 +56,8 @@ from neurons.metrics import NeuronMetrics
 from neurons.rewards import round_rewards
 from neurons.state import StateError, ValidatorState, load_state, move_aside, save_state
 from neurons.tasks import new_secret, round_seed
+from neurons.verifying import VERIFY_MEMORY_ADVICE, RoundReport
 from protocol.client import EpistulaClient
-
-
-@dataclass(frozen=True)
-class RoundReport:
-    """What one round did, for its log line and for tests."""
-
-    round: int
-    block: int
-    results: tuple[checking.Result, ...]  # one per queried miner
-    answers: tuple[checking.Result, ...]  # one per task sent
-    rewards: dict[int, float]
-    seconds: float
-    query_seconds: float  # from sending the first query to the last answer or deadline
-    verify_seconds: float
-
-    def summary(self) -> str:
-        verified = sum(r.detail == checking.VERIFIED for r in self.results)
-        failures: dict[str, int] = {}
-        for r in self.results:
-            if r.detail != checking.VERIFIED:
-                key = r.detail.split(":")[0]
-                failures[key] = failures.get(key, 0) + 1
-        failed = ", ".join(f"{n} {k}" for k, n in sorted(failures.items())) or "none failed"
-        return (
-            f"round {self.round} block {self.block} | {len(self.results)} miners queried, "
-            f"{verified} verified ({failed}) | {self.seconds:.2f} s (query "
-            f"{self.query_seconds:.2f} s, verify {self.verify_seconds:.2f} s)"
-        )
 
 
 def load_checker(config: Config) -> checking.VerifierChecker:
@@ -118,6 +95,8 @@ class Validator(Neuron):
         self.scores = MovingAverageScores(0, config.validator.alpha)
         self.hyperparameters: Hyperparameters | None = None
         self.model_name = config.model.name or ""
+        # One thread: the verifier's model work never blocks the loop, nor runs twice at once.
+        self.verifier_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier")
 
     # -- state ----------------------------------------------------------------------------
 
@@ -238,37 +217,51 @@ class Validator(Neuron):
             seed, len(targets), self.config.validator.max_tokens, self.model_name, self.checker.fits
         )
         queries = checking.build_queries(metagraph, targets, tasks)
-        sent = time.perf_counter()
-        replies = await checking.send_queries(self.client, queries, self.config.validator.timeout)
-        answered = time.perf_counter()
-        answers = await asyncio.to_thread(checking.judge_round, queries, replies, self.checker)
-        results = checking.per_miner(answers)
-        verified = time.perf_counter()
+        answers = await verifying.query_and_verify(
+            self.client,
+            queries,
+            self.config.validator.timeout,
+            self.checker,
+            batch_size=self.config.validator.verify_batch,
+            executor=self.verifier_thread,
+        )
+        results = checking.per_miner(answers.results)
+        scored = [r for r in results if not r.left_out]
         rewards = round_rewards(
-            {r.uid: r.outcome for r in results},
+            {r.uid: r.outcome for r in scored},
             self.config.validator.reference_tps,
             self.config.validator.speed_weight,
         )
-        self._fold(results, rewards)
+        self._fold(scored, rewards)
         self.state = replace(self.state, round=round_index + 1)
         report = RoundReport(
             round_index,
             block,
             tuple(results),
-            tuple(answers),
+            answers.results,
             rewards,
             time.perf_counter() - started,
-            answered - sent,
-            verified - answered,
+            answers.query_seconds,
+            answers.verify_seconds,
+            answers.after_answers_seconds,
+            answers.batches,
         )
         self._count(report)
         for r in results:
             self.log.debug(
-                "uid {}: {} ({} tokens, reward {:.3f})",
+                "uid {}: {} ({} tokens, {})",
                 r.uid,
                 r.detail,
                 r.outcome.completion_tokens,
-                rewards[r.uid],
+                f"reward {rewards[r.uid]:.3f}" if r.uid in rewards else "not scored",
+            )
+        if answers.out_of_memory:
+            left_out = sum(r.left_out for r in answers.results)
+            self.log.warning(
+                "{} answers left out of this round's scores, their miners not blamed: {}; {}",
+                left_out,
+                answers.out_of_memory,
+                VERIFY_MEMORY_ADVICE,
             )
         self.log.info("{}", report.summary())
         return report
@@ -301,7 +294,9 @@ class Validator(Neuron):
         m.block.set(report.block)
         for r in report.answers:
             m.queries.labels(outcome="answered" if r.answered else r.detail.split(" ")[0]).inc()
-            if r.answered:
+            if r.left_out:
+                m.verifications.labels(result=checking.UNVERIFIED).inc()
+            elif r.answered:
                 m.verifications.labels(result="pass" if r.outcome.verified else "fail").inc()
             if r.outcome.verified and r.outcome.seconds is not None:
                 m.request_latency.observe(r.outcome.seconds)
@@ -344,6 +339,7 @@ class Validator(Neuron):
                     await sync
             self.save()
             await self.client.aclose()
+            self.verifier_thread.shutdown(wait=False, cancel_futures=True)
             self.stop_metrics()
             self.log.info("stopped; state saved to {}", self.state_path)
 

@@ -1,25 +1,31 @@
 """Benchmark of one validator round against many lightweight miners on 127.0.0.1.
 
-    python scripts/bench/validator.py [--quick] [--miners 256] [--latency 1.0] [--model PATH]
+    python scripts/bench/validator.py [--quick] [--miners 256] [--fastest 0.5] [--slowest 2.0]
+                                      [--verify-batch N] [--model PATH]
 
 What runs:
 - One miner process hosts N lightweight miners, each with its own hotkey and port behind the
   real signed server (protocol.server: Epistula checks, caller policy, admission). A miner
-  waits its own latency (spread evenly between half of --latency and --latency, standing in
-  for generation) and answers with a valid completion precomputed by the real engine for the
-  exact task it receives (echo-like: no model work while the round runs). Each miner measures
-  its own latency, from the request's arrival to the last byte of its answer.
+  waits its own latency (spread evenly from --fastest to --slowest, standing in for
+  generation, so that early answers arrive while later miners are still working) and answers
+  with a valid completion precomputed by the real engine for the exact task it receives (no
+  model work while the round runs). Each miner measures its own latency, from the request's
+  arrival to the last byte of its answer.
 - The validator runs in this process exactly as it does live (`Validator.run_round`: one
-  task per miner, signed concurrent queries, one-pass verification of every answer with the
-  real tiny model, rewards, moving average), against a metagraph of the N miners; the chain
-  is a stub that only answers the block number, so the chain is not measured.
+  task per miner, signed concurrent queries, answers verified in batches as they arrive with
+  the real tiny model on one verifier thread, rewards, moving average), against a metagraph of
+  the N miners; the chain is a stub that only answers the block number, so the chain is not
+  measured.
+- The baseline, in the same run and on the same tasks: the sequential round the validator
+  ran before, which waits for every answer and then verifies them all in one call.
 
 Figures, per round, medians over the rounds:
+- round_s: the whole round (the headline, against slowest_miner_s: target within 1.5x);
+- slowest_miner_s: the slowest miner's own latency in the same round;
 - query_s: from the first query sent to the last answer received;
-- verify_s: verifying all N answers (counted separately: it is model work, not overhead);
-- round_s: the whole round;
-- slowest_miner_s: the slowest miner's own latency in the same round (the baseline).
-The ratio query_s / slowest_miner_s is the validator's fan-out overhead (target: within 1.5).
+- verify_s: time the verifier spent, mostly overlapping query_s; after_last_answer_s: what
+  the round took after the last answer (verifying the last batch);
+- sequential_round_s: the baseline round (query, then verify everything).
 Peak memory is this process's peak RSS, which holds only the validator.
 The last line is one JSON object.
 """
@@ -53,12 +59,14 @@ from neurons.config import VALIDATOR, load_config  # noqa: E402
 from neurons.tasks import round_seed  # noqa: E402
 from neurons.validator import Validator, load_checker  # noqa: E402
 from protocol import schemas as wire  # noqa: E402
+from protocol.client import Reply  # noqa: E402
 
 MINERS = 256
 QUICK_MINERS = 64
 ROUNDS = 3
 QUICK_ROUNDS = 1
-LATENCY_S = 1.0
+FASTEST_S = 0.5
+SLOWEST_S = 2.0
 TARGET_RATIO = 1.5
 MAX_TOKENS = 32
 TASK_SECRET = "be" * 32
@@ -151,17 +159,27 @@ def start_miners(spec: dict, workdir: Path) -> tuple[subprocess.Popen, dict]:
     raise RuntimeError("the miner process did not start")
 
 
+def latencies(args: argparse.Namespace) -> list[float]:
+    """Each miner's latency, evenly from the fastest to the slowest."""
+    step = (args.slowest - args.fastest) / max(1, args.miners - 1)
+    return [args.fastest + step * i for i in range(args.miners)]
+
+
 async def run(args: argparse.Namespace, model: str, workdir: Path) -> dict:
     miners = args.miners
     flags = {
         "--model": model,
         "--validator.sample_size": str(miners),
         "--validator.tasks_per_miner": "1",
-        "--validator.timeout": str(10 * args.latency + 30),
+        "--validator.timeout": str(10 * args.slowest + 30),
         "--validator.max_tokens": str(MAX_TOKENS),
         "--validator.task_secret": TASK_SECRET,
         "--validator.state_path": str(workdir / "state.json"),
     }
+    if args.verify_batch:
+        flags["--validator.verify_batch"] = str(args.verify_batch)
+    if args.threads:
+        flags["--model.threads"] = str(args.threads)
     config = load_config(VALIDATOR, [part for pair in flags.items() for part in pair], env={})
     wallet = chain.dev_wallet(VALIDATOR_URI)
     checker = load_checker(config)
@@ -173,9 +191,7 @@ async def run(args: argparse.Namespace, model: str, workdir: Path) -> dict:
             "model": model,
             "validator": wallet.hotkey.ss58_address,
             "uris": [miner_uri(i) for i in range(miners)],
-            "latencies": [
-                args.latency * (0.5 + 0.5 * i / max(1, miners - 1)) for i in range(miners)
-            ],
+            "latencies": latencies(args),
             "tasks": [task for per_round in tasks for task in per_round],
         },
         workdir,
@@ -193,36 +209,68 @@ async def run(args: argparse.Namespace, model: str, workdir: Path) -> dict:
         async with httpx.AsyncClient() as http:
             await warm_up(validator, metagraph, tasks[0][0])
             await http.get(control)  # forget the warm-up's latency
-            for _ in range(args.rounds):
+            for r in range(args.rounds):
                 peak_before = peak_rss_mb()
                 report = await validator.run_round()
-                latencies = (await http.get(control)).json()
-                verified = sum(r.detail == checking.VERIFIED for r in report.results)
+                slowest = max((await http.get(control)).json())
+                sequential = await sequential_round(validator, metagraph, tasks[r])
+                sequential["slowest_miner_s"] = max((await http.get(control)).json())
+                verified = sum(res.detail == checking.VERIFIED for res in report.results)
                 figures.append(
                     {
                         "round_s": report.seconds,
+                        "slowest_miner_s": slowest,
                         "query_s": report.query_seconds,
                         "verify_s": report.verify_seconds,
-                        "slowest_miner_s": max(latencies),
-                        "answers": len(latencies),
+                        "verify_batches": report.verify_batches,
+                        "after_last_answer_s": report.after_answers_seconds,
+                        "answers": len(report.answers),
                         "verified": verified,
+                        "sequential": sequential,
                         "peak_growth_mb": peak_rss_mb() - peak_before,
                     }
                 )
-                print(json.dumps({"round": len(figures) - 1, **figures[-1]}), flush=True)
+                print(json.dumps({"round": r, **figures[-1]}), flush=True)
     finally:
         await validator.client.aclose()
+        validator.verifier_thread.shutdown()
         proc.terminate()
         proc.wait()
-    return summarise(figures, miners, args)
+    return summarise(figures, miners, args, config.validator.verify_batch)
+
+
+async def sequential_round(validator: Validator, metagraph: Metagraph, tasks: list[dict]) -> dict:
+    """The baseline: send every query, wait for every answer, then verify them all at once."""
+    bodies = [wire_body(task) for task in tasks]
+    uids = list(range(1, len(bodies) + 1))
+    pairs = [(body, translate.generation_request(body)) for body in bodies]
+    queries = checking.build_queries(metagraph, uids, pairs)
+    started = time.perf_counter()
+    replies = await checking.send_queries(
+        validator.client, queries, validator.config.validator.timeout
+    )
+    answered = time.perf_counter()
+    results = await asyncio.to_thread(checking.judge_round, queries, replies, validator.checker)
+    finished = time.perf_counter()
+    return {
+        "round_s": finished - started,
+        "query_s": answered - started,
+        "verify_s": finished - answered,
+        "verified": sum(r.detail == checking.VERIFIED for r in results),
+    }
 
 
 async def warm_up(validator: Validator, metagraph: Metagraph, task: dict) -> None:
-    """One query before measuring, so the first round does not pay the HTTP stack's imports."""
+    """One query and its verification before measuring, so that no round pays first-use
+    costs (the HTTP stack's imports, the model's first pass)."""
     body = wire_body(task)
     request = translate.generation_request(body)
     query = checking.build_queries(metagraph, [1], [(body, request)])[0]
-    await checking.send_queries(validator.client, [query], validator.config.validator.timeout)
+    [reply] = await checking.send_queries(
+        validator.client, [query], validator.config.validator.timeout
+    )
+    assert isinstance(reply, Reply), reply
+    checking.judge_round([query], [reply], validator.checker)
 
 
 def wire_body(task: dict) -> translate.WireRequest:
@@ -235,25 +283,55 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def summarise(figures: list[dict], miners: int, args: argparse.Namespace) -> dict:
-    def median(name: str) -> float:
-        return statistics.median(f[name] for f in figures)
+MEASURES = {
+    "round_s": "the whole validator round: tasks, signed queries, verification of every "
+    "answer as it arrives, rewards and scores (Validator.run_round)",
+    "slowest_miner_s": "the slowest miner's own latency in that round (request arrival to "
+    "last byte), the baseline of the headline ratio",
+    "query_s": "first query sent to last answer received",
+    "verify_s": "time the verifier thread spent verifying, mostly while answers arrived",
+    "after_last_answer_s": "last answer received to last verdict",
+    "sequential_round_s": "baseline on the same tasks: wait for every answer, then verify "
+    "them all in one call (the validator's former round)",
+}
 
-    query, slowest = median("query_s"), median("slowest_miner_s")
+
+def summarise(
+    figures: list[dict], miners: int, args: argparse.Namespace, verify_batch: int
+) -> dict:
+    def median(name: str, source=lambda f: f) -> float:
+        return statistics.median(source(f)[name] for f in figures)
+
+    def sequential(f: dict) -> dict:
+        return f["sequential"]
+
+    round_s, slowest = median("round_s"), median("slowest_miner_s")
+    sequential_s = median("round_s", sequential)
+    sequential_slowest = median("slowest_miner_s", sequential)
     return {
         "bench": "validator_round",
         "miners": miners,
         "rounds": len(figures),
-        "configured_latency_s": args.latency,
-        "query_s": round(query, 4),
-        "verify_s": round(median("verify_s"), 4),
-        "round_s": round(median("round_s"), 4),
+        "miner_latency_s": [args.fastest, args.slowest],
+        "verify_batch": verify_batch,
+        "round_s": round(round_s, 4),
         "slowest_miner_s": round(slowest, 4),
-        "ratio_query_to_slowest_miner": round(query / slowest, 3),
-        "ratio_round_to_slowest_miner": round(median("round_s") / slowest, 3),
+        "ratio_round_to_slowest_miner": round(round_s / slowest, 3),
         "target_ratio": TARGET_RATIO,
-        "all_verified": all(f["verified"] == miners for f in figures),
+        "query_s": round(median("query_s"), 4),
+        "ratio_query_to_slowest_miner": round(median("query_s") / slowest, 3),
+        "verify_s": round(median("verify_s"), 4),
+        "verify_batches": median("verify_batches"),
+        "after_last_answer_s": round(median("after_last_answer_s"), 4),
+        "sequential_round_s": round(sequential_s, 4),
+        "sequential_verify_s": round(median("verify_s", sequential), 4),
+        "ratio_sequential_round_to_slowest_miner": round(sequential_s / sequential_slowest, 3),
+        "speedup_vs_sequential": round(sequential_s / round_s, 2),
+        "all_verified": all(
+            f["verified"] == miners and f["sequential"]["verified"] == miners for f in figures
+        ),
         "validator_peak_rss_mb": round(peak_rss_mb(), 1),
+        "measures": MEASURES,
     }
 
 
@@ -374,7 +452,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_MINERS} miners, 1 round")
     parser.add_argument("--miners", type=int, default=None, help=f"default {MINERS}")
     parser.add_argument("--rounds", type=int, default=None, help=f"default {ROUNDS}")
-    parser.add_argument("--latency", type=float, default=LATENCY_S, help="slowest miner's wait, s")
+    parser.add_argument("--fastest", type=float, default=FASTEST_S, help="fastest miner's wait, s")
+    parser.add_argument("--slowest", type=float, default=SLOWEST_S, help="slowest miner's wait, s")
+    parser.add_argument(
+        "--verify-batch", type=int, default=None, help="--validator.verify_batch (its default)"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="--model.threads (its default)")
     parser.add_argument("--model", help="model path (default: build the tiny model)")
     args = parser.parse_args(argv)
     if args.serve_miners:

@@ -6,15 +6,16 @@ import asyncio
 
 import httpx
 import pytest
+import torch
 from bittensor.keyfiles import Keypair
 from neuron_helpers import CountingBackend, slow
 
 from chain import dev_wallet
 from neurons import translate
 from neurons.base import StartupError
-from neurons.miner import Miner, ServedModel, load_served_model
+from neurons.miner import OUT_OF_MEMORY_RETRY_AFTER_S, Miner, ServedModel, load_served_model
 from protocol import schemas as wire
-from protocol.client import EpistulaClient, Failure, FailureReason, Reply, Target
+from protocol.client import EpistulaAuth, EpistulaClient, Failure, FailureReason, Reply, Target
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "the river"}], "max_tokens": 8}
 TEXT = {"model": "m", "prompt": "the river", "max_tokens": 8, "temperature": 0}
@@ -186,3 +187,39 @@ def test_external_backend_is_used_when_a_backend_url_is_given(tiny_models):
     served = load_served_model(load_config("miner", flags, env={}))
     assert isinstance(served.backend, OpenAIBackend)
     assert served.decode([104, 105]) == "hi"
+
+
+def runs_out_of_memory_once(holder: list):
+    """Wrap the served engine so that its model's next forward raises torch's OOM error."""
+
+    def wrap(served: ServedModel) -> ServedModel:
+        model = served.backend.loaded.model
+        original = model.forward
+
+        def forward(*args, **kwargs):
+            model.forward = original
+            holder.append("out of memory")
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+        model.forward = forward
+        return served
+
+    return wrap
+
+
+async def test_out_of_memory_is_answered_503_with_what_to_change_and_the_miner_goes_on(subnet):
+    raised: list[str] = []
+    miner = await subnet.start_miner(subnet.miners[0], wrap=runs_out_of_memory_once(raised))
+    key = subnet.validators[0].hotkey
+    url = f"http://127.0.0.1:{miner.port}{translate.CHAT_PATH}"
+    async with httpx.AsyncClient(auth=EpistulaAuth(key, miner.hotkey)) as http:
+        response = await http.post(url, json=CHAT, timeout=20)
+    assert raised == ["out of memory"]
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == str(OUT_OF_MEMORY_RETRY_AFTER_S)
+    error = response.json()["error"]
+    assert error["code"] == "out_of_memory"
+    for flag in ("--model.max_batch", "--miner.max_concurrent", "--model.dtype"):
+        assert flag in error["message"]
+    assert "--model.backend_url" in error["message"]
+    assert isinstance(await call(key, miner), Reply)

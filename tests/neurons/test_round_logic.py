@@ -7,7 +7,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inference.types import GenerationRequest, Usage, VerifyItem
+from inference.types import GenerationRequest, ModelOutOfMemory, Usage, Verdict, VerifyItem
 from neurons import checking, translate
 from neurons.checking import VERIFIED, Result, judge_round, per_miner
 from neurons.rewards import Outcome
@@ -108,6 +108,50 @@ def test_an_answer_with_its_proof_goes_to_the_verifier():
     assert checker.claims[0].item.token_ids == [97, 97]
 
 
+def proven_choice() -> wire.CompletionChoice:
+    entries = [wire.TokenLogprob(token="a", logprob=-0.1, token_id=97)] * 2
+    return wire.CompletionChoice(
+        text="aa",
+        finish_reason="length",
+        token_ids=[97, 97],
+        logprobs=wire.CompletionLogprobs(content=entries),
+    )
+
+
+class OutOfMemory(PassAll):
+    def check(self, claims):
+        raise ModelOutOfMemory("out of cuda memory verifying 1 completions", len(claims))
+
+
+def test_an_answer_the_validator_ran_out_of_memory_on_is_left_out_not_failed():
+    [result] = judge_round([query()], [reply(proven_choice())], OutOfMemory())
+    assert result.left_out and result.detail.startswith(checking.UNVERIFIED)
+    assert result.answered and not result.proven_wrong
+
+
+class FakeVerifier:
+    """verify_many's contract: one verdict per item, a malformed item failed on its own."""
+
+    def __init__(self, verdicts: list[Verdict]) -> None:
+        self.verdicts = verdicts
+        self.calls: list[int] = []
+        self.tokenizer = None
+
+    def verify_many(self, items):
+        self.calls.append(len(items))
+        return self.verdicts
+
+
+def test_a_malformed_answer_fails_alone_in_the_checkers_single_verify_many_call():
+    ok = Verdict((), (1, 1, 1), (-0.1,) * 3, 0.0, 0.0, 1)
+    verifier = FakeVerifier([Verdict.malformed("token id 999 is outside the vocabulary"), ok])
+    checker = checking.VerifierChecker(verifier)
+    checker.decode = decode
+    reasons = checker.check([claim("abc"), claim("abc")])
+    assert reasons == ["malformed: token id 999 is outside the vocabulary", VERIFIED]
+    assert verifier.calls == [2]
+
+
 def result(uid: int, verified: bool, tokens: int, seconds: float | None, wrong=False) -> Result:
     outcome = Outcome(verified, tokens, seconds if verified else None)
     detail = VERIFIED if verified else ("not_greedy" if wrong else "timeout")
@@ -132,6 +176,21 @@ def test_one_wrong_answer_marks_the_miner_proven_wrong():
 def test_a_timeout_alone_is_not_proof_of_a_wrong_answer():
     combined = per_miner([result(2, False, 0, None), result(2, True, 5, 0.2)])
     assert not combined[0].proven_wrong
+
+
+def left_out(uid: int) -> Result:
+    detail = f"{checking.UNVERIFIED}: out of memory"
+    return Result(uid, f"hk{uid}", Outcome(False, 2, None), detail, True, False, left_out=True)
+
+
+def test_a_miner_with_an_answer_left_out_and_none_failed_is_left_out():
+    [combined] = per_miner([result(1, True, 10, 0.5), left_out(1)])
+    assert combined.left_out and combined.detail.startswith(checking.UNVERIFIED)
+
+
+def test_a_failed_answer_counts_even_beside_one_left_out():
+    [combined] = per_miner([left_out(1), result(1, False, 0, None)])
+    assert not combined.left_out and combined.detail == "timeout"
 
 
 def claim(text: str, stop: tuple[str, ...] = ()) -> translate.Claim:

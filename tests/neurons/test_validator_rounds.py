@@ -9,6 +9,8 @@ import json
 import socket
 
 import pytest
+import torch
+from loguru import logger
 from neuron_helpers import slow
 
 from chain import ChainError
@@ -257,3 +259,29 @@ async def test_state_with_damaged_scores_is_moved_aside_at_start(subnet, tmp_pat
     assert [p.name for p in tmp_path.iterdir() if ".corrupt-" in p.name]
     assert not second.scores.scores.any()
     await second.client.aclose()
+
+
+async def test_out_of_memory_while_verifying_leaves_the_miner_out_with_one_warning(
+    subnet, monkeypatch
+):
+    await subnet.start_miner(subnet.miners[0])
+    validator = await started(subnet.validator(0))
+    uid = subnet.uid_of(subnet.miners[0])
+    validator.scores.scores[uid] = 0.8
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(validator.checker.verifier.model, "forward", out_of_memory)
+    warnings: list[str] = []
+    sink = logger.add(lambda message: warnings.append(str(message)), level="WARNING")
+    try:
+        report = await validator.run_round()
+    finally:
+        logger.remove(sink)
+    result = result_of(report, uid)
+    assert result.left_out and not result.proven_wrong
+    assert uid not in report.rewards
+    assert validator.scores.scores[uid] == 0.8
+    assert len(warnings) == 1 and "--validator.verify_batch" in warnings[0]
+    await validator.client.aclose()
