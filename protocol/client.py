@@ -13,8 +13,10 @@ A call never raises for anything the miner or the network does: it returns a `Re
 signature verified, body valid) or a `Failure` with a `FailureReason`. `stream()` does the same for
 server-sent event streams, verifying the signature trailer (see `protocol.streaming`).
 
-Each request is signed by `EpistulaAuth` (see `protocol.transport`) over the bytes httpx sends;
-the answer's signature must be the target's, for us, bound to the request's uuid. The types
+Each request is signed over the exact bytes httpx sends, by the rule `EpistulaAuth` (see
+`protocol.transport`) applies for other httpx clients; the answer's Epistula headers are read
+from the raw response headers (a header sent twice is refused), and its signature must be the
+target's, for us, bound to the request's uuid. The types
 (`Target`, `Reply`, `StreamReply`, `Failure`, `FailureReason`) live in `protocol.outcomes` and
 are re-exported here.
 """
@@ -26,7 +28,6 @@ import json
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
@@ -34,7 +35,14 @@ from pydantic import BaseModel, ValidationError
 
 from protocol import headers as h
 from protocol.clock import Clock, wall_clock_ms
-from protocol.epistula import Signer, epistula_values, verify_response
+from protocol.epistula import (
+    Signer,
+    check_response,
+    epistula_values_raw,
+    parse_values,
+    sign_request,
+    verify_response,
+)
 from protocol.outcomes import (
     Failure,
     FailureReason,
@@ -72,17 +80,19 @@ DEFAULT_TIMEOUT_S = 30.0
 # one the server is closing at that moment fails the request with a read error.
 KEEPALIVE_EXPIRY_S = 4.0
 _URL_CACHE_FACTOR = 4  # parsed URLs kept per target allowed (a few paths each)
-_REQUEST_HEADERS = {"Content-Type": h.CONTENT_TYPE_JSON}
+_REQUEST_HEADERS = (("Content-Type", h.CONTENT_TYPE_JSON),)
 
 M = TypeVar("M", bound=BaseModel)
 Body = bytes | BaseModel | Mapping[str, Any]
 
 
-@dataclass
 class _Timer:
-    started: float = field(default_factory=time.perf_counter)
-    ttfb_s: float | None = None
-    first_chunk_s: float | None = None
+    __slots__ = ("first_chunk_s", "started", "ttfb_s")
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.ttfb_s: float | None = None
+        self.first_chunk_s: float | None = None
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -245,14 +255,18 @@ class EpistulaClient:
     ) -> tuple[httpx.Response, str] | Failure:
         """Send; return the response (headers read, body not yet) and the request's uuid."""
         pool = self._pool(target)
-        # Built directly rather than by pool.build_request: no client-wide default headers to
-        # merge, and the URL parsed once per target and path.
+        # Signed here rather than through `EpistulaAuth`, with the same rule over the same
+        # bytes: `content` is what httpx sends, verbatim. Passing the headers to the request
+        # as it is built saves httpx's per-header merge and its auth generator per call.
+        signed = sign_request(content, self.keypair, target.hotkey, now_ms=self.clock())
         request = httpx.Request(
-            "POST", self._url(target, path), content=content, headers=_REQUEST_HEADERS
+            "POST",
+            self._url(target, path),
+            content=content,
+            headers=[*_REQUEST_HEADERS, *signed.items()],
         )
-        auth = EpistulaAuth(self.keypair, signed_for=target.hotkey, clock=self.clock)
         try:
-            response = await pool.send(request, auth=auth, stream=True)
+            response = await pool.send(request, stream=True)
         except httpx.ConnectError as exc:
             return self._fail(
                 target, FailureReason.CONNECTION_REFUSED, f"cannot connect: {exc}", timer
@@ -262,7 +276,7 @@ class EpistulaClient:
                 target, FailureReason.CONNECTION_ERROR, f"{type(exc).__name__}: {exc}", timer
             )
         timer.mark_first_byte()
-        return response, auth.last_signed[h.UUID]
+        return response, signed[h.UUID]
 
     async def _exchange(
         self, target: Target, path: str, content: bytes, model: type[M], timer: _Timer
@@ -281,17 +295,13 @@ class EpistulaClient:
             return self._too_large(target, timer, response.status_code)
         if not response.is_success:
             return self._bad_status(target, response.status_code, body, timer)
-        proof = epistula_values(response.headers)
-        verified = (
-            proof
-            if isinstance(proof, Refused)
-            else verify_response(
-                proof,
-                body,
-                responder_hotkey=target.hotkey,
-                caller_hotkey=self.hotkey,
-                request_uuid=request_uuid,
-            )
+        proof = epistula_values_raw(response.headers.raw)
+        verified = check_response(
+            parse_values(proof),
+            body,
+            responder_hotkey=target.hotkey,
+            caller_hotkey=self.hotkey,
+            request_uuid=request_uuid,
         )
         if isinstance(verified, Refused):
             return self._fail(target, FailureReason.BAD_SIGNATURE, verified.message, timer)
@@ -399,8 +409,8 @@ class EpistulaClient:
         )
 
     async def _read_limited(self, response: httpx.Response) -> bytes | None:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_response_bytes:
+        declared = h.raw_value(response.headers.raw, h.CONTENT_LENGTH_RAW)
+        if declared is not None and declared.isdigit() and int(declared) > self.max_response_bytes:
             return None
         chunks: list[bytes] = []
         size = 0

@@ -28,9 +28,9 @@ from __future__ import annotations
 import hashlib
 import heapq
 import math
+import os
 import re
-import uuid as uuidlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -56,6 +56,13 @@ _UUID_RE = re.compile(
 _SS58_RE = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,64}")
 _SIGNATURE_RE = re.compile(rf"0x[0-9a-fA-F]{{{2 * SIGNATURE_BYTES}}}")
 _VERIFIER_CACHE_SIZE = 4096
+# Lowercased header names (as text, and as raw bytes as ASGI servers and httpx hold them) to
+# canonical names.
+_NAMES = {name.lower(): name for name in h.EPISTULA_HEADERS}
+_RAW_NAMES = {name.encode("latin-1"): canonical for name, canonical in _NAMES.items()}
+_UUID_RANDOM_BYTES = 16
+# RFC 4122 variant (10xx) as the first hex digit of the fourth group, from two random bits.
+_UUID_VARIANT_DIGITS = "89ab"
 
 
 class Signer(Protocol):
@@ -125,12 +132,23 @@ def _signed_headers(
     }
 
 
+def new_uuid() -> str:
+    """A random (version 4) uuid in its canonical text form.
+
+    The same 122 random bits from the OS as `str(uuid.uuid4())`, formatted directly: the uuid
+    module builds an integer and an object first, which costs more than the signature's hash.
+    """
+    digits = os.urandom(_UUID_RANDOM_BYTES).hex()
+    variant = _UUID_VARIANT_DIGITS[int(digits[16], 16) & 3]
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
+
+
 def sign_request(
     body: bytes, keypair: Signer, signed_for: str, *, now_ms: int, uuid: str | None = None
 ) -> dict[str, str]:
     """Epistula headers for sending `body` (the exact wire bytes) to the hotkey `signed_for`."""
     return _signed_headers(
-        body, keypair, signed_for=signed_for, uuid=uuid or str(uuidlib.uuid4()), now_ms=now_ms
+        body, keypair, signed_for=signed_for, uuid=uuid or new_uuid(), now_ms=now_ms
     )
 
 
@@ -153,27 +171,54 @@ def epistula_values(headers: Mapping[str, str]) -> dict[str, str] | Refused:
     """The Epistula headers by canonical name, case-insensitively, in one pass over `headers`;
     a duplicate is refused. Two copies of one header would let a proxy and this server read different values.
     """
-    wanted = {name.lower(): name for name in h.EPISTULA_HEADERS}
     found: dict[str, str] = {}
     for key, value in headers.items():
-        name = wanted.get(key.lower())
-        if name is None:
-            continue
-        if name in found:
-            return Refused.because(
-                Reason.MALFORMED_HEADER, f"header {name} appears more than once; send it once"
-            )
-        found[name] = value
+        name = _NAMES.get(key.lower())
+        if name is not None:
+            if name in found:
+                return _duplicate(name)
+            found[name] = value
     return found
+
+
+def epistula_values_raw(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str] | Refused:
+    """`epistula_values` over raw header pairs, as an ASGI scope or httpx's `Headers.raw` hold
+    them: every occurrence is seen (a mapping may have merged duplicates), and only the Epistula
+    values are decoded.
+    """
+    found: dict[str, str] = {}
+    for key, value in raw:
+        name = _RAW_NAMES.get(key.lower())
+        if name is not None:
+            if name in found:
+                return _duplicate(name)
+            found[name] = value.decode("latin-1")
+    return found
+
+
+def _duplicate(name: str) -> Refused:
+    return Refused.because(
+        Reason.MALFORMED_HEADER, f"header {name} appears more than once; send it once"
+    )
 
 
 def parse_headers(headers: Mapping[str, str]) -> EpistulaHeaders | Refused:
     """Check that every Epistula header is present, the version is 2, and each is well formed."""
-    values = epistula_values(headers)
+    return parse_values(epistula_values(headers))
+
+
+def parse_raw_headers(raw: Iterable[tuple[bytes, bytes]]) -> EpistulaHeaders | Refused:
+    """`parse_headers` over raw header pairs (see `epistula_values_raw`)."""
+    return parse_values(epistula_values_raw(raw))
+
+
+def parse_values(values: dict[str, str] | Refused) -> EpistulaHeaders | Refused:
+    """The checks of `parse_headers` on the values `epistula_values` found (or its refusal)."""
     if isinstance(values, Refused):
         return values
-    missing = [name for name in h.EPISTULA_HEADERS if name not in values]
-    if missing:
+    # `values` holds Epistula names only, so all six are there exactly when there are six.
+    if len(values) < len(h.EPISTULA_HEADERS):
+        missing = [name for name in h.EPISTULA_HEADERS if name not in values]
         return Refused.because(
             Reason.MISSING_HEADER,
             f"missing Epistula header(s): {', '.join(missing)}; every request must be signed "
@@ -379,7 +424,24 @@ def verify_response(
 
     No time window: the response is bound to a request uuid the caller chose itself.
     """
-    parsed = parse_headers(headers)
+    return check_response(
+        parse_headers(headers),
+        body,
+        responder_hotkey=responder_hotkey,
+        caller_hotkey=caller_hotkey,
+        request_uuid=request_uuid,
+    )
+
+
+def check_response(
+    parsed: EpistulaHeaders | Refused,
+    body: bytes | BodyDigest,
+    *,
+    responder_hotkey: str,
+    caller_hotkey: str,
+    request_uuid: str,
+) -> Verified | Refused:
+    """`verify_response` on headers already parsed (by `parse_headers` or `parse_values`)."""
     if isinstance(parsed, Refused):
         return parsed
     if parsed.signed_by != responder_hotkey:

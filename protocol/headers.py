@@ -21,6 +21,8 @@ trailer. See `protocol.streaming`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 EPISTULA_VERSION = "2"
 
 VERSION = "Epistula-Version"
@@ -36,3 +38,13 @@ EPISTULA_HEADERS: tuple[str, ...] = (VERSION, TIMESTAMP, UUID, SIGNED_BY, SIGNED
 RETRY_AFTER = "Retry-After"
 CONTENT_TYPE_JSON = "application/json"
 CONTENT_TYPE_SSE = "text/event-stream"
+CONTENT_LENGTH_RAW = b"content-length"
+
+
+def raw_value(raw_headers: Iterable[tuple[bytes, bytes]], lowercase_name: bytes) -> bytes | None:
+    """The first value of a header among raw (bytes) pairs, as an ASGI scope or httpx's
+    `Headers.raw` hold them, without decoding the others; None when absent."""
+    for key, value in raw_headers:
+        if key.lower() == lowercase_name:
+            return value
+    return None

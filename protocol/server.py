@@ -60,7 +60,7 @@ from protocol.epistula import (
     Verified,
     check_addressing,
     check_signature,
-    parse_headers,
+    parse_raw_headers,
     sign_response,
 )
 from protocol.policy import Caller, CallerDirectory, CallerPolicy, check_caller
@@ -127,11 +127,12 @@ class _Refusal(Exception):
 
 async def read_body_limited(request: Request, max_bytes: int) -> bytes | Refused:
     """The request body, refused as soon as it is known to exceed `max_bytes`."""
-    declared = request.headers.get("content-length")
+    declared = h.raw_value(request.scope["headers"], h.CONTENT_LENGTH_RAW)
     if declared is not None:
         if not declared.isdigit():
             return Refused.because(
-                Reason.MALFORMED_HEADER, f"Content-Length is {declared[:40]!r}, not a number"
+                Reason.MALFORMED_HEADER,
+                f"Content-Length is {declared[:40].decode(errors='replace')!r}, not a number",
             )
         if int(declared) > max_bytes:
             return _too_large(int(declared), max_bytes)
@@ -142,7 +143,7 @@ async def read_body_limited(request: Request, max_bytes: int) -> bytes | Refused
         if size > max_bytes:
             return _too_large(size, max_bytes, at_least=True)
         chunks.append(chunk)
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _too_large(size: int, max_bytes: int, *, at_least: bool = False) -> Refused:
@@ -193,7 +194,9 @@ class EpistulaGuard:
     async def authenticate(self, request: Request) -> Authenticated:
         state = self.state
         now_ms = state.clock()
-        parsed = parse_headers(request.headers)
+        # The raw ASGI header pairs: only the Epistula values are decoded, and a duplicate cannot
+        # hide behind a merged mapping.
+        parsed = parse_raw_headers(request.scope["headers"])
         if isinstance(parsed, Refused):
             raise _Refusal(parsed)
         refused = check_addressing(

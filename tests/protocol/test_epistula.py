@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid as uuidlib
 
 import pytest
 from protocol_support import MINER, STRANGER, VALIDATOR, independent_headers
@@ -13,7 +14,9 @@ from protocol.epistula import (
     SeenRequests,
     Verified,
     message_to_sign,
+    new_uuid,
     parse_headers,
+    parse_raw_headers,
     sign_request,
     sign_response,
     verify_request,
@@ -236,6 +239,51 @@ def test_parse_headers_returns_the_typed_fields() -> None:
         VALIDATOR.ss58_address,
     )
     assert len(parsed.signature) == 64
+
+
+def raw_pairs(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """Headers as an ASGI server hands them over: lowercased names, raw bytes."""
+    return [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+
+
+def test_raw_header_pairs_parse_as_the_mapping_does() -> None:
+    headers = signed()  # sr25519 signatures are randomised: sign once
+    pairs = [(b"host", b"miner.test"), *raw_pairs(headers), (b"content-length", b"60")]
+    assert parse_raw_headers(pairs) == parse_headers(headers)
+
+
+def test_raw_header_names_are_matched_case_insensitively() -> None:
+    headers = signed()
+    pairs = [(name.upper().encode(), value.encode()) for name, value in headers.items()]
+    assert parse_raw_headers(pairs) == parse_headers(headers)
+
+
+def test_raw_header_sent_twice_is_refused_whatever_its_case() -> None:
+    pairs = [*raw_pairs(signed()), (h.SIGNED_BY.upper().encode(), STRANGER.ss58_address.encode())]
+    result = parse_raw_headers(pairs)
+    assert refusal_code(result) == Reason.MALFORMED_HEADER  # type: ignore[arg-type]
+    assert isinstance(result, Refused) and h.SIGNED_BY in result.message
+
+
+def test_missing_raw_header_is_refused_with_its_name() -> None:
+    pairs = [pair for pair in raw_pairs(signed()) if pair[0] != h.UUID.lower().encode()]
+    result = parse_raw_headers(pairs)
+    assert isinstance(result, Refused) and result.code == Reason.MISSING_HEADER
+    assert h.UUID in result.message
+
+
+def test_new_uuid_is_a_canonical_version_4_uuid() -> None:
+    value = new_uuid()
+    parsed = uuidlib.UUID(value)
+    assert str(parsed) == value
+    assert parsed.version == 4 and parsed.variant == uuidlib.RFC_4122
+
+
+def test_new_uuid_draws_fresh_random_bits_each_time() -> None:
+    values = [new_uuid() for _ in range(200)]
+    assert len(set(values)) == len(values)
+    # The variant digit carries two random bits: all four of its values turn up.
+    assert {value[19] for value in values} == set("89ab")
 
 
 # ---------------------------------------------------------------------------- responses

@@ -176,6 +176,19 @@ async def test_unsigned_answer_is_a_bad_signature_failure() -> None:
     assert "missing" in failure(outcome, FailureReason.BAD_SIGNATURE).message
 
 
+async def test_answer_carrying_an_epistula_header_twice_is_a_bad_signature_failure() -> None:
+    answer = signed_answer()
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        status, body, headers = answer(request)
+        duplicated = [*headers.items(), (h.SIGNED_BY, STRANGER.ss58_address)]
+        return httpx.Response(status, content=body, headers=duplicated)
+
+    client = EpistulaClient(VALIDATOR, transport=httpx.MockTransport(handle))
+    outcome = failure(await call(client), FailureReason.BAD_SIGNATURE)
+    assert h.SIGNED_BY in outcome.message and "more than once" in outcome.message
+
+
 async def test_signed_answer_that_breaks_the_schema_is_an_invalid_schema_failure() -> None:
     outcome = await call(mock_miner(signed_answer(b'{"id": "x"}')))
     failure(outcome, FailureReason.INVALID_SCHEMA)

@@ -200,6 +200,17 @@ async def test_hole_same_request_sent_twice_is_refused_as_a_replay(
     assert len(handler.calls) == 1
 
 
+async def test_epistula_header_sent_twice_is_refused_before_any_lookup(
+    http: httpx.AsyncClient, handler: RecordingHandler, directory: RecordingDirectory
+) -> None:
+    headers = independent_headers(BODY, VALIDATOR, MINER.ss58_address)
+    pairs = [*headers.items(), (h.SIGNED_BY.lower(), STRANGER.ss58_address)]
+    response = await http.post(CHAT_PATH, content=BODY, headers=pairs)
+    error = assert_refused(response, 400, "malformed_header", handler)
+    assert h.SIGNED_BY in error["message"]
+    assert directory.lookups == []
+
+
 async def test_hole_claimed_hotkey_is_not_looked_up_before_its_signature_verifies(
     http: httpx.AsyncClient, handler: RecordingHandler, directory: RecordingDirectory
 ) -> None:
