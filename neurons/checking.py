@@ -184,20 +184,22 @@ def build_queries(
     return queries
 
 
+async def send_query(client: EpistulaClient, query: Query, timeout_s: float) -> Reply | Failure:
+    """One query under its own deadline; a failure comes back as a Failure, never raised."""
+    return await client.call(
+        query.target,
+        query.path,
+        query.body,
+        response_model=query.response_model,
+        timeout_s=timeout_s,
+    )
+
+
 async def send_queries(
     client: EpistulaClient, queries: Sequence[Query], timeout_s: float
 ) -> list[Reply | Failure]:
     """Every query at once, each under its own deadline: a dead miner cannot stall the round."""
-    return list(
-        await asyncio.gather(
-            *(
-                client.call(
-                    q.target, q.path, q.body, response_model=q.response_model, timeout_s=timeout_s
-                )
-                for q in queries
-            )
-        )
-    )
+    return list(await asyncio.gather(*(send_query(client, q, timeout_s) for q in queries)))
 
 
 def screen(query: Query, reply: Reply | Failure) -> Result | translate.Claim:

@@ -2,6 +2,7 @@
 
     answers = await query_and_verify(client, queries, timeout_s, checker,
                                      batch_size=32, executor=verifier_thread)
+    report = RoundReport(...)                    # what the validator logs and returns
 
 Every query is sent at once, each under its own deadline. As answers come back, those with
 a proof to check wait in a queue; one worker takes whatever has arrived (up to `batch_size`)
@@ -34,6 +35,7 @@ from neurons.checking import (
     Result,
     judged,
     screen,
+    send_query,
     unverified,
 )
 from protocol.client import EpistulaClient, Reply
@@ -126,13 +128,7 @@ async def query_and_verify(
     busy = _Busy()
 
     async def ask(index: int, query: Query) -> None:
-        reply = await client.call(
-            query.target,
-            query.path,
-            query.body,
-            response_model=query.response_model,
-            timeout_s=timeout_s,
-        )
+        reply = await send_query(client, query, timeout_s)
         screened = screen(query, reply)
         if isinstance(screened, Result):
             results[index] = screened
