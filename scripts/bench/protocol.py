@@ -5,9 +5,14 @@
    endpoint with no signing (the same body reading, schema, admission, handler and
    serialisation; a client doing the same steps minus signing and verifying). Each server is a
    uvicorn subprocess on 127.0.0.1; 64 clients, each with its own connection, send one request
-   after another. Signed and unsigned rounds alternate; medians are reported, with the CPU time
-   each side spends per request and, for scale, the cost of the signatures alone (one sign and
-   one verify at each end).
+   after another. A third endpoint, "headers", is the unsigned one carrying six inert
+   Epistula-shaped headers each way (made once, never checked): what the HTTP stack (h11, httpx,
+   uvicorn) charges for the wire's headers alone. Rounds of the three alternate; medians are
+   reported, with the CPU time each side spends per request and, for scale, the cost of the
+   signatures (`signature_cost_us`: our sign and verify at each end; `crypto_floor_us`: the raw
+   sr25519 calls alone, 2 signs + 2 verifies). `signed_ceiling_rps_ratio` = unsigned CPU per
+   request / (headers CPU per request + crypto floor) bounds what any implementation of the wire
+   could reach on this stack when CPU is the limit.
 2. Fan-out. 256 signed endpoints, each its own hotkey on its own port (spread over a few uvicorn
    subprocesses), each with its own artificial latency. Each endpoint's own latency is measured
    first (called on its own, at most a few in flight); then `EpistulaClient.fan_out` queries all
@@ -53,7 +58,10 @@ from protocol.client import (  # noqa: E402
 )
 from protocol.epistula import (  # noqa: E402
     SeenRequests,
+    message_to_sign,
+    new_uuid,
     sign_request,
+    sign_response,
     verify_request,
 )
 from protocol.policy import Caller, CallerInfo, CallerPolicy, StaticDirectory  # noqa: E402
@@ -146,8 +154,18 @@ def signed_echo_app() -> FastAPI:
     )
 
 
-def unsigned_echo_app() -> FastAPI:
-    """The same endpoint minus Epistula: body limit, schema, admission, handler, serialisation."""
+def inert_epistula_headers() -> dict[str, str]:
+    """Well-formed Epistula headers, signed once and never checked: the wire's weight alone."""
+    miner = Keypair.create_from_uri(ECHO_MINER_URI)
+    client = Keypair.create_from_uri(CLIENT_URI).ss58_address
+    return sign_response(b"", miner, caller_hotkey=client, request_uuid=new_uuid(), now_ms=0)
+
+
+def unsigned_echo_app(response_headers: dict[str, str] | None = None) -> FastAPI:
+    """The same endpoint minus Epistula: body limit, schema, admission, handler, serialisation.
+
+    `response_headers` (if given) go on every answer, as a signed server's headers would.
+    """
     limits = _limits()
     admission = Admission(limits.admission)
 
@@ -163,7 +181,7 @@ def unsigned_echo_app() -> FastAPI:
             payload = echo_completion(parsed).model_dump_json().encode()  # type: ignore[arg-type]
         finally:
             admission.release()
-        return Response(payload, 200, media_type="application/json")
+        return Response(payload, 200, headers=response_headers, media_type="application/json")
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.add_route(ECHO_PATH, endpoint, methods=["POST"])
@@ -210,6 +228,8 @@ def serve(args: argparse.Namespace) -> int:
         app: Any = signed_echo_app()
     elif args.serve == "unsigned":
         app = unsigned_echo_app()
+    elif args.serve == "headers":
+        app = unsigned_echo_app(inert_epistula_headers())
     else:
         app = fanout_app(ports, args.first, args)
     print("PORTS " + ",".join(map(str, ports)), flush=True)
@@ -320,15 +340,14 @@ def signed_client(
 
 
 def unsigned_client(
-    http: httpx.AsyncClient, url: str, body: bytes
+    http: httpx.AsyncClient, url: str, body: bytes, extra_headers: dict[str, str] | None = None
 ) -> Callable[[], Awaitable[bool]]:
     parsed_url = httpx.URL(url)
+    headers = [("Content-Type", "application/json"), *(extra_headers or {}).items()]
 
     async def exchange() -> bool:
         # The same steps as EpistulaClient.call, minus signing and verifying.
-        request = httpx.Request(
-            "POST", parsed_url, content=body, headers={"Content-Type": "application/json"}
-        )
+        request = httpx.Request("POST", parsed_url, content=body, headers=headers)
         response = await http.send(request, stream=True)
         try:
             payload = b"".join([chunk async for chunk in response.aiter_bytes()])
@@ -343,63 +362,66 @@ def unsigned_client(
     return call_once
 
 
+MODES = ("unsigned", "headers", "signed")
+
+
 async def throughput(
-    signed: tuple[int, list[int]], unsigned: tuple[int, list[int]], args: argparse.Namespace
+    servers: dict[str, tuple[int, list[int]]], args: argparse.Namespace
 ) -> dict[str, Any]:
     """`args.concurrency` clients, each with its own connection, as separate validators are."""
     client_key = Keypair.create_from_uri(CLIENT_URI)
     miner = Keypair.create_from_uri(ECHO_MINER_URI).ss58_address
-    target = Target.at(miner, "127.0.0.1", signed[1][0])
+    target = Target.at(miner, "127.0.0.1", servers["signed"][1][0])
     body = ECHO_BODY.model_dump_json(exclude_none=True).encode()
-    unsigned_url = f"http://127.0.0.1:{unsigned[1][0]}{ECHO_PATH}"
+    inert = inert_epistula_headers()
     async with AsyncExitStack() as stack:
+
+        async def plain(mode: str, extra: dict[str, str] | None) -> Callable[[], Awaitable[bool]]:
+            http = await stack.enter_async_context(NoCookiesClient(timeout=None))
+            url = f"http://127.0.0.1:{servers[mode][1][0]}{ECHO_PATH}"
+            return unsigned_client(http, url, body, extra)
+
+        async def signed() -> Callable[[], Awaitable[bool]]:
+            client = await stack.enter_async_context(EpistulaClient(client_key))
+            return signed_client(client, target, body)
+
         modes = {
-            "signed": (
-                signed[0],
-                [
-                    signed_client(
-                        await stack.enter_async_context(EpistulaClient(client_key)), target, body
-                    )
-                    for _ in range(args.concurrency)
-                ],
-            ),
-            "unsigned": (
-                unsigned[0],
-                [
-                    unsigned_client(
-                        await stack.enter_async_context(NoCookiesClient(timeout=None)),
-                        unsigned_url,
-                        body,
-                    )
-                    for _ in range(args.concurrency)
-                ],
-            ),
+            "unsigned": [await plain("unsigned", None) for _ in range(args.concurrency)],
+            "headers": [await plain("headers", inert) for _ in range(args.concurrency)],
+            "signed": [await signed() for _ in range(args.concurrency)],
         }
-        for pid, clients in modes.values():
-            await drive(clients, args.warmup_s, pid)
-        rounds: dict[str, list[dict[str, float]]] = {"signed": [], "unsigned": []}
+        for mode, clients in modes.items():
+            await drive(clients, args.warmup_s, servers[mode][0])
+        rounds: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
         for _ in range(args.rounds):
-            for mode in ("unsigned", "signed"):
-                pid, clients = modes[mode]
-                rounds[mode].append(await drive(clients, args.duration_s, pid))
+            for mode in MODES:
+                rounds[mode].append(await drive(modes[mode], args.duration_s, servers[mode][0]))
 
     def median_of(mode: str, key: str) -> float | None:
         values = [run[key] for run in rounds[mode] if key in run]
         return round(statistics.median(values), 1) if values else None
 
+    def ratio(over: str, under: str) -> float:
+        pairs = zip(rounds[over], rounds[under], strict=True)
+        return round(statistics.median(o["rps"] / u["rps"] for o, u in pairs), 3)
+
     result: dict[str, Any] = {"request_bytes": len(body)}
-    for mode in ("signed", "unsigned"):
+    for mode in MODES:
         for key in ("rps", "p50_ms", "p99_ms", "client_cpu_us", "server_cpu_us"):
             result[f"{mode}_{key}"] = median_of(mode, key)
-    ratios = [
-        s["rps"] / u["rps"] for s, u in zip(rounds["signed"], rounds["unsigned"], strict=True)
-    ]
-    result["signed_over_unsigned_rps"] = round(statistics.median(ratios), 3)
-    if result["signed_server_cpu_us"] is not None and result["unsigned_server_cpu_us"]:
-        unsigned_cpu = result["unsigned_client_cpu_us"] + result["unsigned_server_cpu_us"]
-        signed_cpu = result["signed_client_cpu_us"] + result["signed_server_cpu_us"]
-        result["unsigned_over_signed_cpu_per_request"] = round(unsigned_cpu / signed_cpu, 3)
+    result["signed_over_unsigned_rps"] = ratio("signed", "unsigned")
+    result["headers_over_unsigned_rps"] = ratio("headers", "unsigned")
+    result["signed_over_headers_rps"] = ratio("signed", "headers")
+    cpu = {mode: cpu_per_request(result, mode) for mode in MODES}
+    if cpu["signed"] is not None and cpu["unsigned"] is not None:
+        result["unsigned_over_signed_cpu_per_request"] = round(cpu["unsigned"] / cpu["signed"], 3)
     return result
+
+
+def cpu_per_request(result: dict[str, Any], mode: str) -> float | None:
+    """Client plus server CPU microseconds per request, when both were measured."""
+    client, server = result[f"{mode}_client_cpu_us"], result[f"{mode}_server_cpu_us"]
+    return client + server if client is not None and server is not None else None
 
 
 def signature_cost_us() -> float:
@@ -414,6 +436,21 @@ def signature_cost_us() -> float:
         verify_request(
             headers, body, receiver_hotkey=receiver.ss58_address, now_ms=now_ms, seen=seen
         )
+    one_way = (time.perf_counter() - started) / CRYPTO_SAMPLES
+    return round(2 * one_way * US_PER_S, 1)
+
+
+def crypto_floor_us() -> float:
+    """Two raw sr25519 signs and two verifies (request and response), timed here: what any
+    implementation of the wire pays per exchange before any header, hash or check of its own."""
+    sender = Keypair.create_from_uri(CLIENT_URI)
+    verifier = Keypair(ss58_address=sender.ss58_address)
+    message = message_to_sign(b"", new_uuid(), 0, sender.ss58_address)
+    signature = sender.sign(message)
+    started = time.perf_counter()
+    for _ in range(CRYPTO_SAMPLES):
+        sender.sign(message)
+        verifier.verify(message, signature)
     one_way = (time.perf_counter() - started) / CRYPTO_SAMPLES
     return round(2 * one_way * US_PER_S, 1)
 
@@ -503,7 +540,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--min-latency-s", type=float, default=0.5, help="fastest endpoint")
     parser.add_argument("--max-latency-s", type=float, default=1.0, help="slowest endpoint")
     parser.add_argument("--fanout-rounds", type=int, default=5)
-    parser.add_argument("--serve", choices=["signed", "unsigned", "fanout"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--serve", choices=["signed", "unsigned", "headers", "fanout"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -516,9 +555,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve:
         return serve(args)
-    with server_process("signed") as signed, server_process("unsigned") as unsigned:
-        echo = asyncio.run(throughput(signed, unsigned, args))
+    with ExitStack() as stack:
+        servers = {mode: stack.enter_context(server_process(mode)) for mode in MODES}
+        echo = asyncio.run(throughput(servers, args))
     echo["signature_cost_us"] = signature_cost_us()
+    echo["crypto_floor_us"] = crypto_floor_us()
+    unsigned_cpu, headers_cpu = cpu_per_request(echo, "unsigned"), cpu_per_request(echo, "headers")
+    if unsigned_cpu is not None and headers_cpu is not None:
+        ceiling = unsigned_cpu / (headers_cpu + echo["crypto_floor_us"])
+        echo["signed_ceiling_rps_ratio"] = round(ceiling, 3)
     print(f"echo, {args.concurrency} clients: " + ", ".join(f"{k}={v}" for k, v in echo.items()))
     with ExitStack() as stack:
         fan = asyncio.run(fanout(fanout_servers(args, stack), args))
