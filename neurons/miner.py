@@ -27,20 +27,19 @@ if not __package__:  # run as `python neurons/miner.py`: import the project, not
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Any
 
 from loguru import logger
 
 from chain import Chain, ChainError, Metagraph, rao_to_tao
 from inference.types import (
-    Completion,
+    GenerationBackend,
     GenerationRequest,
     InvalidRequest,
     ModelOutOfMemory,
-    StreamDelta,
 )
 from neurons import translate
 from neurons.base import (
@@ -76,16 +75,6 @@ OUT_OF_MEMORY_ADVICE = (
 )
 
 
-class Backend(Protocol):
-    """What the miner needs from a model: `inference.Engine` and `OpenAIBackend` both fit."""
-
-    async def generate(self, request: GenerationRequest) -> Completion: ...
-
-    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta]: ...
-
-    async def close(self) -> None: ...
-
-
 @dataclass
 class ServedModel:
     """A backend, the name it answers as, and how to show a token id as text.
@@ -93,7 +82,7 @@ class ServedModel:
     `busy` are the backend's exceptions for "full, try later": answered 429, not 500.
     """
 
-    backend: Backend
+    backend: GenerationBackend
     name: str
     decode: Callable[[Sequence[int]], str]
     busy: tuple[type[Exception], ...] = ()
@@ -122,7 +111,7 @@ def load_served_model(config: Config) -> ServedModel:
 
             # The external server generates; the tokenizer only names tokens in the answer.
             tokenizer = AutoTokenizer.from_pretrained(model.name)
-            backend: Backend = OpenAIBackend(model.backend_url, model.name)
+            backend: GenerationBackend = OpenAIBackend(model.backend_url, model.name)
             busy: tuple[type[Exception], ...] = ()
         else:
             from inference.engine import Engine, EngineBusy, EngineClosed, EngineConfig
@@ -212,16 +201,12 @@ class Miner(Neuron):
 
     # -- requests -------------------------------------------------------------------------
 
-    async def handle(self, body: translate.WireRequest, caller) -> Any:
-        """A verified, admitted request: generate, and answer with the proof attached."""
+    @contextlib.contextmanager
+    def _model_refusals(self) -> Iterator[None]:
+        """The model's refusals as answers: a request it cannot serve 422, out of memory 503,
+        busy 429 (the last two with Retry-After)."""
         try:
-            request = translate.generation_request(body)
-        except InvalidRequest as exc:
-            raise _refused(Reason.INVALID_REQUEST, str(exc)) from None
-        if body.stream:
-            return await self._stream(body, request)
-        try:
-            completion = await self.model.backend.generate(request)
+            yield
         except InvalidRequest as exc:
             raise _refused(Reason.INVALID_REQUEST, str(exc)) from None
         except ModelOutOfMemory as exc:
@@ -230,6 +215,14 @@ class Miner(Neuron):
             raise _refused(
                 Reason.QUEUE_FULL, f"the model is busy: {exc}", BUSY_RETRY_AFTER_S
             ) from None
+
+    async def handle(self, body: translate.WireRequest, caller) -> Any:
+        """A verified, admitted request: generate, and answer with the proof attached."""
+        with self._model_refusals():
+            request = translate.generation_request(body)
+            if body.stream:
+                return await self._stream(body, request)
+            completion = await self.model.backend.generate(request)
         self.counted.tally.tokens += completion.usage.completion_tokens
         self.metrics.generated_tokens.inc(completion.usage.completion_tokens)
         self.log.debug(
@@ -245,16 +238,8 @@ class Miner(Neuron):
     async def _stream(self, body: translate.WireRequest, request: GenerationRequest):
         """Start the stream before answering, so a bad request is a 4xx rather than an event."""
         deltas = self.model.backend.stream(request)
-        try:
+        with self._model_refusals():
             first = await anext(deltas)
-        except InvalidRequest as exc:
-            raise _refused(Reason.INVALID_REQUEST, str(exc)) from None
-        except ModelOutOfMemory as exc:
-            raise _out_of_memory(exc) from None
-        except self.model.busy as exc:
-            raise _refused(
-                Reason.QUEUE_FULL, f"the model is busy: {exc}", BUSY_RETRY_AFTER_S
-            ) from None
         chat = isinstance(body, wire.ChatCompletionRequest)
         return translate.stream_chunks(first, deltas, chat, self.model.name, self.model.decode)
 
