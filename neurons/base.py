@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from loguru import logger
@@ -58,6 +58,24 @@ def limit_model_threads(config: Config) -> None:
         import torch
 
         torch.set_num_threads(config.model.threads)
+
+
+@contextlib.contextmanager
+def loading_model(config: Config) -> Iterator[dict[str, str | None]]:
+    """Load the `--model` inside this block: `--model.threads` is applied first, the block gets
+    the `device` and `dtype` arguments of inference's loaders (None where the option says
+    auto), and a model that cannot be loaded is a StartupError naming `--model`."""
+    from inference.types import ModelLoadError
+
+    model = config.model
+    limit_model_threads(config)
+    try:
+        yield {
+            "device": None if model.device == "auto" else model.device,
+            "dtype": None if model.dtype == "auto" else model.dtype,
+        }
+    except (ModelLoadError, OSError, ValueError) as exc:
+        raise StartupError(f"--model {model.name}: {exc}") from exc
 
 
 def wallet_command(config: Config) -> str:
@@ -140,6 +158,17 @@ def connect_chain(config: Config) -> Chain:
         return chain_api.connect(config.subtensor.network)
     except ChainError as exc:
         raise StartupError(f"--subtensor.network: {exc.message}") from exc
+
+
+async def connect_registered(config: Config) -> tuple[Chain, object]:
+    """The chain and the wallet, once the wallet's hotkey is known to be registered.
+
+    Both neurons do this first: it is cheap, and a mistake here should not wait for a model
+    to load."""
+    wallet = load_wallet(config)
+    chain = connect_chain(config)
+    await preflight(chain, config, wallet.hotkey.ss58_address)
+    return chain, wallet
 
 
 class Neuron:

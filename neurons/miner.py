@@ -46,10 +46,8 @@ from neurons.base import (
     EXIT_USAGE,
     Neuron,
     StartupError,
-    connect_chain,
-    limit_model_threads,
-    load_wallet,
-    preflight,
+    connect_registered,
+    loading_model,
     require_model,
     run_neuron,
     setup_logging,
@@ -97,13 +95,8 @@ def decoder_of(tokenizer) -> Callable[[Sequence[int]], str]:
 
 def load_served_model(config: Config) -> ServedModel:
     """The built-in engine, or the external backend at `--model.backend_url`."""
-    from inference.types import ModelLoadError
-
     model = config.model
-    limit_model_threads(config)
-    device = None if model.device == "auto" else model.device
-    dtype = None if model.dtype == "auto" else model.dtype
-    try:
+    with loading_model(config) as placement:
         if model.backend_url:
             from transformers import AutoTokenizer
 
@@ -117,14 +110,9 @@ def load_served_model(config: Config) -> ServedModel:
             from inference.engine import Engine, EngineBusy, EngineClosed, EngineConfig
 
             engine = Engine.from_pretrained(
-                model.name,
-                device=device,
-                dtype=dtype,
-                config=EngineConfig(max_batch_size=model.max_batch),
+                model.name, **placement, config=EngineConfig(max_batch_size=model.max_batch)
             )
             tokenizer, backend, busy = engine.tokenizer, engine, (EngineBusy, EngineClosed)
-    except (ModelLoadError, OSError, ValueError) as exc:
-        raise StartupError(f"--model {model.name}: {exc}") from exc
     return ServedModel(backend, model.name, decoder_of(tokenizer), busy)
 
 
@@ -321,9 +309,7 @@ class Miner(Neuron):
 
 async def build(config: Config) -> Miner:
     """Wallet, chain and registration first (cheap), then the model (slow)."""
-    wallet = load_wallet(config)
-    chain = connect_chain(config)
-    await preflight(chain, config, wallet.hotkey.ss58_address)
+    chain, wallet = await connect_registered(config)
     return Miner(config, chain, wallet, load_served_model(config))
 
 

@@ -43,10 +43,8 @@ from neurons.base import (
     EXIT_USAGE,
     Neuron,
     StartupError,
-    connect_chain,
-    limit_model_threads,
-    load_wallet,
-    preflight,
+    connect_registered,
+    loading_model,
     require_model,
     run_neuron,
     setup_logging,
@@ -61,16 +59,10 @@ from protocol.client import EpistulaClient
 
 
 def load_checker(config: Config) -> checking.VerifierChecker:
-    from inference.types import ModelLoadError
     from inference.verify import Verifier
 
-    limit_model_threads(config)
-    device = None if config.model.device == "auto" else config.model.device
-    dtype = None if config.model.dtype == "auto" else config.model.dtype
-    try:
-        verifier = Verifier.from_pretrained(config.model.name, device=device, dtype=dtype)
-    except (ModelLoadError, OSError, ValueError) as exc:
-        raise StartupError(f"--model {config.model.name}: {exc}") from exc
+    with loading_model(config) as placement:
+        verifier = Verifier.from_pretrained(config.model.name, **placement)
     return checking.VerifierChecker(verifier)
 
 
@@ -367,9 +359,7 @@ class Validator(Neuron):
 
 async def build(config: Config) -> Validator:
     """Wallet, chain and registration first (cheap), then the model (slow)."""
-    wallet = load_wallet(config)
-    chain = connect_chain(config)
-    await preflight(chain, config, wallet.hotkey.ss58_address)
+    chain, wallet = await connect_registered(config)
     return Validator(config, chain, wallet, load_checker(config))
 
 
