@@ -50,6 +50,8 @@ __all__ = [
 ]
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
+# How an option's type is named in an error message.
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
 
 class ConfigError(ValueError):
@@ -214,7 +216,7 @@ def _coerce(option: Option, raw: Any, source: str) -> Any:
     if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none", "null")):
         if option.default is None:
             return None
-        raise ConfigError(f"{where} needs a value of type {option.type.__name__}")
+        raise ConfigError(f"{where} needs a value: {_TYPE_WORDS[option.type]}")
     try:
         if option.type is bool:
             if isinstance(raw, bool):
@@ -235,8 +237,7 @@ def _coerce(option: Option, raw: Any, source: str) -> Any:
             return float(raw)
         return str(raw)
     except ValueError:
-        expected = "true or false" if option.type is bool else f"a {option.type.__name__}"
-        raise ConfigError(f"{where}: {raw!r} is not {expected}") from None
+        raise ConfigError(f"{where}: {raw!r} is not {_TYPE_WORDS[option.type]}") from None
 
 
 def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from neurons.rewards import MAX_SPEED_WEIGHT
+
 ENV_PREFIX = "SUBNET_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
 MINER = "miner"
@@ -73,9 +75,11 @@ def _fraction(value: Any) -> str | None:
     return None if 0 < value <= 1 else "must be in (0, 1]"
 
 
-def _half_or_less(value: Any) -> str | None:
+def _speed_share(value: Any) -> str | None:
     # The speed share must not exceed the share for being correct (see neurons/rewards.py).
-    return None if 0 <= value <= 0.5 else "must be between 0 and 0.5"
+    if 0 <= value <= MAX_SPEED_WEIGHT:
+        return None
+    return f"must be between 0 and {MAX_SPEED_WEIGHT:g}"
 
 
 def _choice(*allowed: str) -> Callable[[Any], str | None]:
@@ -266,10 +270,10 @@ OPTIONS: tuple[Option, ...] = (
         "validator.speed_weight",
         float,
         0.5,
-        "share of a verified answer's reward that depends on its speed (at most 0.5: "
-        "correctness always earns at least as much as speed)",
+        f"share of a verified answer's reward that depends on its speed (at most "
+        f"{MAX_SPEED_WEIGHT:g}: correctness always earns at least as much as speed)",
         V,
-        _half_or_less,
+        _speed_share,
     ),
     Option(
         "validator.reference_tps",
