@@ -1,14 +1,20 @@
-"""One round's work: send each chosen miner its own task, verify every answer, score it.
+"""The pieces of one round: tasks the model can take, one query per task, each answer judged.
 
+    tasks = fitting_tasks(seed, len(uids), max_tokens, model, checker.fits)
     queries = build_queries(metagraph, uids, tasks)
     replies = await send_queries(client, queries, timeout_s)   # concurrent, one deadline each
     results = judge_round(queries, replies, checker)           # CPU work: run it in a thread
+    per_miner(results)                                         # one result per uid
+
+`send_queries` then `judge_round` waits for every answer before verifying any (the validator
+benchmark's baseline). The validator itself runs neurons/verifying.py's `query_and_verify`,
+which verifies answers in batches as they arrive, from the same `screen`, `judged` and
+`unverified`.
 
 A miner that times out, refuses, cannot be reached, returns a bad signature or a response
 without its proof (token ids, logprobs) fails without any model work (`screen`). Answers that
 arrive are verified by `inference.Verifier.verify_many`, which fails a malformed answer alone
-and verifies the others in the same pass. neurons/verifying.py runs a live round: it verifies
-answers in batches as they arrive, while slower miners are still working.
+and verifies the others in the same pass.
 
 An answer the validator could not verify for a fault of its own (its accelerator ran out of
 memory) is `unverified`: it is left out of the round's scores rather than counted against

@@ -5,17 +5,22 @@
     subnet validator --help
 
 Each round (every `--validator.round_interval` seconds): pick the serving miners (all, or a
-rotating window of `--validator.sample_size`), give each its own task drawn from a seed the
-miners cannot predict, query them concurrently under `--validator.timeout`, verify every
-answer with the validator's own copy of the model as answers arrive (in batches of up to
-`--validator.verify_batch`, on one verifier thread: neurons/verifying.py), turn outcomes into
-rewards (neurons/rewards.py) and fold them into a per-hotkey moving average (incentive/).
-Answers the validator could not verify for its own fault (out of GPU memory) are left out of
-the round's scores, with one warning saying what to change. Every
-`--validator.weights_every` blocks (never faster than the subnet's rate limit) the scores
-become weights on the chain; a refused attempt is logged with the chain's error and retried
-next round, and the scores stay. The state is saved atomically after every round and on
-shutdown, and loaded at start before anything is saved.
+rotating window of `--validator.sample_size`), give each `--validator.tasks_per_miner` tasks
+of its own drawn from a seed the miners cannot predict, query them concurrently under
+`--validator.timeout`, verify every answer with the validator's own copy of the model as
+answers arrive (in batches of up to `--validator.verify_batch`, on one verifier thread:
+neurons/verifying.py). A miner's round verifies only if all its answers do
+(neurons/checking.py `per_miner`); outcomes become rewards (neurons/rewards.py) folded into a
+per-hotkey moving average (incentive/), and a signed answer that fails verification resets
+that miner's score (`--validator.reset_on_failure`). Answers the validator could not verify
+for its own fault (out of GPU memory) are left out of the round's scores, with one warning
+saying what to change.
+
+Weights are due every `--validator.weights_every` blocks (never faster than the subnet's rate
+limit), checked after every round and at every metagraph sync, so they keep to the block
+schedule while a long round is in flight; a refused attempt is logged with the chain's error
+and retried at the next check, and the scores stay. The state is saved atomically after every
+round, after weights are set and on shutdown, and loaded at start before anything is saved.
 """
 
 from __future__ import annotations

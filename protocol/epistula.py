@@ -17,10 +17,12 @@ Responses are signed by the same rule, bound to their request: `signed_for` is t
 hotkey and `uuid` is the request's uuid (`sign_response` / `verify_response`). The pair (signed
 request, signed response) proves what a miner answered to what.
 
-The server checks in this order, cheapest first, and stops at the first failure:
+`verify_request` checks in this order, cheapest first, and stops at the first failure:
 `parse_headers` (present, version, well formed), `check_addressing` (timestamp inside the
 symmetric window, signed for this receiver), `check_signature` (over the exact body), then
-`SeenRequests.check_and_record` (not a replay). `verify_request` runs all four.
+`SeenRequests.check_and_record` (not a replay). protocol.server runs the same checks on the
+raw header pairs (`parse_raw_headers`), reads the body only after `check_addressing`, and
+records the uuid (`SeenRequests.record`) only once its caller policy has passed.
 """
 
 from __future__ import annotations
