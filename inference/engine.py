@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from loguru import logger
 
 from inference.kv_batch import KVBatch
-from inference.loading import LoadedModel, load_model
+from inference.loading import LoadedModel, load_model, pad_token_id_of
 from inference.memory import OutOfMemoryError, first_line, release_memory
 from inference.prompts import Limits, prepare
 from inference.scheduler import Scheduler, Sequence
@@ -75,9 +75,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.limits = Limits(loaded.context_length, self.config.max_new_tokens)
         tokenizer = loaded.tokenizer
-        pad = tokenizer.pad_token_id
-        if pad is None:  # padded positions are masked out, so any valid id will do
-            pad = min(loaded.eos_token_ids, default=0)
+        pad = pad_token_id_of(tokenizer, loaded.eos_token_ids)
         self._scheduler = Scheduler(
             KVBatch(loaded.model, loaded.device, pad),
             tokenizer,

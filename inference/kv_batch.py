@@ -120,14 +120,7 @@ class KVBatch:
     @torch.inference_mode()
     def prefill(self, prompts: list[list[int]]) -> torch.Tensor:
         """Run new prompts, append them as the last rows; logits [n, vocab] of their last token."""
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for row, prompt in enumerate(prompts):
-            ids[row, width - len(prompt) :] = torch.tensor(prompt)
-            mask[row, width - len(prompt) :] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        ids, mask, positions = left_padded(prompts, self.pad_token_id, self.device)
         cache = new_cache()
         logits = self._forward(ids, mask, positions, cache, last_only=True)
         _zero_padding(cache, mask)
@@ -188,6 +181,24 @@ class KVBatch:
             old.values = torch.cat([_left_pad(old.values, width), _left_pad(new.values, width)])
         self.mask = torch.cat([_left_pad(self.mask, width), _left_pad(mask, width)])
         self.positions = torch.cat([self.positions, positions])
+
+
+def left_padded(
+    rows: list[list[int]], pad_token_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Token id rows left-padded to one width, on ``device``: (ids, mask, position ids).
+
+    Position ids count a row's real tokens only, so every row sees the positions it would see
+    alone; padded positions get 0 and are masked out.
+    """
+    width = max(len(row) for row in rows)
+    ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, row in enumerate(rows):
+        ids[r, width - len(row) :] = torch.tensor(row)
+        mask[r, width - len(row) :] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    return ids, mask, (mask.cumsum(-1) - 1).clamp(min=0)
 
 
 def logits_to_keep_kwarg(model: torch.nn.Module) -> str | None:

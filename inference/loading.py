@@ -45,11 +45,6 @@ class LoadedModel:
     eos_token_ids: frozenset[int]
     name: str
 
-    @property
-    def vocab_size(self) -> int:
-        """How many token ids the model scores (its output layer's width)."""
-        return int(self.model.get_output_embeddings().weight.shape[0])
-
 
 def best_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
@@ -160,3 +155,15 @@ def eos_token_ids_of(model, tokenizer) -> frozenset[int]:
     if tokenizer.eos_token_id is not None:
         ids.add(int(tokenizer.eos_token_id))
     return frozenset(ids)
+
+
+def vocab_size_of(model) -> int:
+    """How many token ids the model scores (its output layer's width)."""
+    return int(model.get_output_embeddings().weight.shape[0])
+
+
+def pad_token_id_of(tokenizer, eos_token_ids: frozenset[int]) -> int:
+    """The id that fills padded positions: the tokenizer's pad token, else an end-of-sequence
+    id (padded positions are masked out, so any valid id will do)."""
+    pad = tokenizer.pad_token_id
+    return pad if pad is not None else min(eos_token_ids, default=0)

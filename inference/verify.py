@@ -30,8 +30,15 @@ from collections.abc import Sequence
 import torch
 
 from inference.judge import Evidence, judge
-from inference.kv_batch import logits_to_keep_kwarg
-from inference.loading import LoadedModel, context_length_of, eos_token_ids_of, load_model
+from inference.kv_batch import left_padded, logits_to_keep_kwarg
+from inference.loading import (
+    LoadedModel,
+    context_length_of,
+    eos_token_ids_of,
+    load_model,
+    pad_token_id_of,
+    vocab_size_of,
+)
 from inference.memory import OutOfMemoryError, first_line, release_memory
 from inference.prompts import Limits, prepare
 from inference.sampling import log_probs, nucleus_mass, ranks, sampling_probs
@@ -75,9 +82,8 @@ class Verifier:
         context_length = context_length or context_length_of(model, tokenizer)
         self.device = device or next(model.parameters()).device
         self.limits = Limits(context_length, context_length)
-        self.vocab_size = int(model.get_output_embeddings().weight.shape[0])
-        pad = tokenizer.pad_token_id
-        self._pad = pad if pad is not None else min(eos_token_ids, default=0)
+        self.vocab_size = vocab_size_of(model)
+        self._pad = pad_token_id_of(tokenizer, eos_token_ids)
         self._keep_kwarg = logits_to_keep_kwarg(model)
 
     @classmethod
@@ -267,14 +273,7 @@ class Verifier:
         """Per item, logits [n_tokens, vocab] predicting each of its completion tokens."""
         # The last completion token is never an input: nothing is predicted after it.
         rows = [p + list(item.token_ids)[:-1] for item, p in zip(items, prompts, strict=True)]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self._pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, row in enumerate(rows):
-            ids[r, width - len(row) :] = torch.tensor(row)
-            mask[r, width - len(row) :] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        ids, mask, positions = left_padded(rows, self._pad, self.device)
         keep = max(len(item.token_ids) for item in items)
         kwargs = {self._keep_kwarg: keep} if self._keep_kwarg else {}
         logits = self.model(
