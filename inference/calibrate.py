@@ -23,7 +23,7 @@ from dataclasses import asdict, replace
 from inference.engine import Engine
 from inference.judge import bias_statistic
 from inference.loading import load_model
-from inference.types import GenerationRequest, VerifyConfig, VerifyItem
+from inference.types import GenerationRequest, ModelLoadError, VerifyConfig, VerifyItem
 from inference.verify import Verifier
 
 PROMPTS = (
@@ -171,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     dtypes = [None, *(args.miner_dtype or ["bfloat16"])]
-    report = asyncio.run(calibrate(args.model, dtypes, args.device))
+    try:
+        report = asyncio.run(calibrate(args.model, dtypes, args.device))
+    except ModelLoadError as exc:
+        parser.error(str(exc))
     for name, run in report["runs"].items():
         print(f"miner {name}: " + ", ".join(f"{k}={v:.3g}" for k, v in run["figures"].items()))
     print(json.dumps(report))

@@ -181,7 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="directory to write the model into")
     parser.add_argument("--seed", type=int, default=0, help="seed of the language and weights")
     args = parser.parse_args(argv)
-    out = build_tiny_model(args.out, seed=args.seed)
+    try:
+        Path(args.out).mkdir(parents=True, exist_ok=True)  # before the fit, not after it
+        out = build_tiny_model(args.out, seed=args.seed)
+    except OSError as exc:
+        parser.error(
+            f"cannot write the model to {args.out} ({exc.strerror or exc}): give --out "
+            "a folder you can write to"
+        )
     print(f"tiny model (seed {args.seed}) saved to {out}")
     return 0
 

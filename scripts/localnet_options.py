@@ -157,19 +157,24 @@ def options_from(args: argparse.Namespace) -> Options:
 
 def prepare_out(out: Path) -> None:
     """An empty run folder: a new one, or the last run's (its items are removed)."""
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+    try:
+        if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+            raise UsageError(
+                f"--out {out} holds files that are not a localnet run: give a new or empty folder"
+            )
+        for item in RUN_ITEMS:
+            path = out / item
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        (out / "logs").mkdir(parents=True)
+        (out / "state").mkdir()
+        (out / MARKER).write_text("a `subnet localnet` run folder; the next run clears it\n")
+    except OSError as exc:
         raise UsageError(
-            f"--out {out} holds files that are not a localnet run: give a new or empty folder"
-        )
-    for item in RUN_ITEMS:
-        path = out / item
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-    (out / "logs").mkdir(parents=True)
-    (out / "state").mkdir()
-    (out / MARKER).write_text("a `subnet localnet` run folder; the next run clears it\n")
+            f"--out {out}: {exc.strerror or exc}; give a folder you can write to"
+        ) from None
 
 
 def python(*args: str) -> list[str]:

@@ -36,7 +36,10 @@ def load_scenario_data(spec: str) -> dict:
         raise ScenarioError(
             f"{spec!r} is neither a built-in scenario ({', '.join(sorted(BUILTIN))}) nor a file"
         )
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read {path}: {exc}") from None
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
@@ -119,9 +122,16 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"subnet simulate: {exc}", file=sys.stderr)
         return 2
-    result = run_simulation(scenario, args.mode)
     out = args.out or Path("runs") / f"simulate-{scenario.name}"
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(
+            f"subnet simulate: --out {out}: {exc.strerror or exc}; give a folder you can write to",
+            file=sys.stderr,
+        )
+        return 2
+    result = run_simulation(scenario, args.mode)
     write_csv(result, out / "epochs.csv")
     write_plot(result, out / "emission.png")
     print_table(result)
