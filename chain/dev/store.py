@@ -9,7 +9,9 @@ Durability: `append` resolves only once its row is committed (WAL, synchronous=F
 acknowledged transaction survives SIGKILL. Rows queued while a commit is in progress go into
 the next commit together (group commit), and each commit is one SQLite transaction, so a
 block's record and its checkpoint land together or not at all. A file that is not a readable
-dev chain store is moved aside (PATH.corrupt-TIMESTAMP), never overwritten.
+dev chain store is moved aside (PATH.corrupt-TIMESTAMP), never overwritten. A file SQLite
+cannot open or write at all (a missing folder, no permission, locked) is not corrupt: opening
+it raises `StoreUnavailable` and leaves it where it is.
 """
 
 from __future__ import annotations
@@ -39,6 +41,17 @@ TX, BLOCK = "tx", "block"
 
 class StoreCorrupt(Exception):
     """The file exists but is not a dev chain store this version can read."""
+
+
+class StoreUnavailable(OSError):
+    """SQLite cannot open or write the file (its folder, its permissions, a lock)."""
+
+
+def _unavailable(path: str, error: sqlite3.OperationalError) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"cannot use {path} as the dev chain store ({error}): give --db a file in a folder "
+        "that exists and that you may write to"
+    )
 
 
 @dataclass
@@ -90,6 +103,10 @@ class Store:
             checkpoint = conn.execute(
                 "SELECT seq, body FROM checkpoints ORDER BY seq DESC LIMIT 1"
             ).fetchone()
+        except sqlite3.OperationalError as error:
+            if conn is not None:
+                conn.close()
+            raise _unavailable(path, error) from None
         except (sqlite3.DatabaseError, StoreCorrupt) as error:
             if conn is not None:
                 conn.close()
@@ -108,6 +125,9 @@ class Store:
             for seq, kind, body in rows:
                 _replay(machine, kind, body)
                 last = seq
+        except sqlite3.OperationalError as error:
+            conn.close()
+            raise _unavailable(path, error) from None
         except (ValueError, KeyError, TypeError, sqlite3.DatabaseError) as error:
             conn.close()
             raise StoreCorrupt(f"cannot replay the log: {error}") from None
