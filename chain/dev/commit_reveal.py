@@ -29,7 +29,7 @@ from bittensor.keyfiles import Keypair
 from chain.dev import args as A
 from chain.dev.params import COMMIT_REVEAL_VERSION, MAX_UNREVEALED_COMMITS
 from chain.dev.state import Commit, DevState, Subnet
-from chain.dev.weights import apply_weights, rate_limit_passes
+from chain.dev.weights import apply_weights, check_rate_limit, registered_uid
 from chain.errors import ChainError
 from incentive.emission import should_run_epoch
 
@@ -96,19 +96,8 @@ def commit_timelocked_weights(state: DevState, hotkey: str, args: dict) -> dict:
             "IncorrectCommitRevealVersion",
             f"commit-reveal version {COMMIT_REVEAL_VERSION} is required, got {version}",
         )
-    uid = subnet.uids.get(hotkey)
-    if uid is None:
-        raise ChainError(
-            "HotKeyNotRegisteredInSubNet", f"{hotkey} is not registered on subnet {netuid}"
-        )
-    if not rate_limit_passes(subnet, uid, state.block):
-        last = subnet.neurons[uid].last_update
-        limit = int(subnet.params["weights_rate_limit"])
-        raise ChainError(
-            "CommittingWeightsTooFast",
-            f"uid {uid} committed at block {last}; the rate limit is {limit} blocks, retry at "
-            f"block {last + limit}",
-        )
+    uid = registered_uid(subnet, hotkey)
+    check_rate_limit(subnet, uid, state.block, "CommittingWeightsTooFast", "committed")
     epoch = current_epoch(subnet, state.block)
     expected_round = epoch + int(subnet.params["commit_reveal_period"])
     if reveal_round != expected_round:

@@ -25,10 +25,31 @@ def is_self_weight(uid: int, uids: list[int], values: list[int]) -> bool:
     return len(values) == 1 and bool(uids) and uids[0] == uid
 
 
-def rate_limit_passes(subnet: Subnet, uid: int, block: int) -> bool:
-    """`check_rate_limit`: a row never set (LastUpdate 0) passes."""
+def registered_uid(subnet: Subnet, hotkey: str) -> int:
+    """The hotkey's uid on the subnet, or HotKeyNotRegisteredInSubNet."""
+    uid = subnet.uid_of(hotkey)
+    if uid is None:
+        raise ChainError(
+            "HotKeyNotRegisteredInSubNet",
+            f"{hotkey} is not a hotkey registered on subnet {subnet.netuid}; weights are signed "
+            "by a registered hotkey",
+        )
+    return uid
+
+
+def check_rate_limit(subnet: Subnet, uid: int, block: int, code: str, did: str) -> None:
+    """`check_rate_limit`: refused with `code` until `weights_rate_limit` blocks have passed
+    since the uid's LastUpdate; a row never set (LastUpdate 0) passes. `did` names what the
+    uid did at LastUpdate, for the message."""
     last = subnet.neurons[uid].last_update
-    return last == 0 or block - last >= int(subnet.params["weights_rate_limit"])
+    limit = int(subnet.params["weights_rate_limit"])
+    if last == 0 or block - last >= limit:
+        return
+    raise ChainError(
+        code,
+        f"uid {uid} {did} at block {last}; the rate limit is {limit} blocks, retry at block "
+        f"{last + limit}",
+    )
 
 
 def owner_uid(subnet: Subnet) -> int | None:
@@ -51,13 +72,7 @@ def apply_weights(
             "UidsLengthExceedUidsInSubNet",
             f"{len(uids)} weights for a subnet of {subnet.n} uids",
         )
-    uid = subnet.uids.get(hotkey)
-    if uid is None:
-        raise ChainError(
-            "HotKeyNotRegisteredInSubNet",
-            f"{hotkey} is not a hotkey registered on subnet {netuid}; weights are signed by a "
-            "registered hotkey",
-        )
+    uid = registered_uid(subnet, hotkey)
     params = subnet.params
     threshold = state.config.stake_threshold
     if uid != owner_uid(subnet) and state.hotkey_stake(netuid, hotkey) < threshold:
@@ -73,14 +88,8 @@ def apply_weights(
             f"subnet {netuid} requires version_key >= {required}, got {version_key}",
         )
     commit_reveal = bool(params["commit_reveal_weights_enabled"])
-    if not commit_reveal and not rate_limit_passes(subnet, uid, state.block):
-        last = subnet.neurons[uid].last_update
-        limit = int(params["weights_rate_limit"])
-        raise ChainError(
-            "SettingWeightsTooFast",
-            f"uid {uid} set weights at block {last}; the rate limit is {limit} blocks, retry at "
-            f"block {last + limit}",
-        )
+    if not commit_reveal:
+        check_rate_limit(subnet, uid, state.block, "SettingWeightsTooFast", "set weights")
     self_weight = is_self_weight(uid, uids, values)
     permitted = subnet.neurons[uid].validator_permit or uid == owner_uid(subnet)
     if not self_weight and not permitted:
