@@ -75,7 +75,6 @@ RANGE_ERRORS: dict[str, str] = {
 }
 
 PER_MILLE = 1_000
-U16_MAX = 65_535
 
 
 def _int(value, default: int = 0) -> int:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from incentive.types import U16_MAX
+
 STEEPNESS_DIVISOR = -100  # alpha_sigmoid scales the raw i16 steepness by 1/-100
 
 
@@ -86,8 +88,8 @@ def yuma3_ema(ar, params, wb, wb_has, wb_order, bonds, bonds_has, bonds_order, c
     `wb_order` / `bonds_order` are the rows' stored order (OrderedEntries), None when sorted.
     """
     if params.liquid_alpha and np.any(consensus != 0):
-        low = ar.ratio(params.alpha_low_u16, 65_535)
-        high = ar.ratio(params.alpha_high_u16, 65_535)
+        low = ar.ratio(params.alpha_low_u16, U16_MAX)
+        high = ar.ratio(params.alpha_high_u16, U16_MAX)
         # chain quirk (SPEC §8.2): the alpha matrix reads weights and bonds with a forward-only
         # iterator that assumes uid-sorted rows; entries it skips count as 0.
         w_seen = np.where(_visible(wb_order, wb_has), wb, ar.zero)

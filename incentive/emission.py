@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from incentive.types import U16_MAX
+
 OWNER_CUT_U16 = 11_796  # SubnetOwnerCut, ≈18%
-U16_MAX = 65_535
 FRAC_BITS = 32
 ONE = 1 << FRAC_BITS
 HALF = 1 << (FRAC_BITS - 1)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from incentive.types import U16_MAX
+
 FRAC_BITS = 32
 ONE_BITS = 1 << FRAC_BITS
 LOW_MASK = ONE_BITS - 1
 I64_MAX = (1 << 63) - 1
 I64_MIN = -(1 << 63)
 U64_MAX = (1 << 64) - 1
-U16_MAX = 65_535
 EXP_INPUT_LIMIT = 20  # exp_safe clamps its input to [-20, 20] (math.rs exp_safe)
 TAYLOR_LAST_TERM = FRAC_BITS - 1  # substrate-fixed exp sums terms 2..frac_nbits-1
 # substrate-fixed's E constant is I9F23: floor(e * 2^23) / 2^23, widened to I32F32.

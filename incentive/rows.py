@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from incentive.types import SparseRows
+from incentive.types import U16_MAX, SparseRows
 
 
 @dataclass
@@ -60,8 +60,8 @@ def check_sparse(name: str, sparse: SparseRows, n: int) -> None:
         return
     if int(cols.min()) < 0 or int(cols.max()) >= n:
         raise ValueError(f"{name}: a uid is outside 0..{n - 1}")
-    if int(vals.min()) < 0 or int(vals.max()) > 65_535:
-        raise ValueError(f"{name}: a value is outside the u16 range 0..65535")
+    if int(vals.min()) < 0 or int(vals.max()) > U16_MAX:
+        raise ValueError(f"{name}: a value is outside the u16 range 0..{U16_MAX}")
     if int(rows[0]) < 0 or int(rows[-1]) >= n:
         raise ValueError(f"{name}: a row index is outside 0..{n - 1}")
     key = rows * n + cols

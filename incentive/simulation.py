@@ -21,7 +21,7 @@ import numpy as np
 from incentive.consensus import is_topk_nonzero
 from incentive.emission import OWNER_CUT_U16, alpha_block_emission, split_block_emission
 from incentive.epoch import run_epoch
-from incentive.types import EpochInput, EpochParams, SparseRows
+from incentive.types import U16_MAX, EpochInput, EpochParams, SparseRows
 from incentive.weights import conform_weights, max_upscale_u16
 
 ROLES = ("validator", "miner")
@@ -31,7 +31,7 @@ DEFAULT_EPOCHS = 50
 RAW_PER_ALPHA = 1_000_000_000
 MAX_EPOCHS = 100_000
 PARAM_FIELDS = {f.name: f for f in fields(EpochParams)}
-EXTRA_HYPERPARAMETERS = {"max_weight_limit_u16": 65_535, "min_allowed_weights": 1}
+EXTRA_HYPERPARAMETERS = {"max_weight_limit_u16": U16_MAX, "min_allowed_weights": 1}
 
 
 class ScenarioError(ValueError):
@@ -57,7 +57,7 @@ class Scenario:
     epochs: int
     seed: int = 0
     emission_per_epoch: int = 0  # raw units through Yuma each epoch; 0 = from the tempo
-    max_weight_limit_u16: int = 65_535
+    max_weight_limit_u16: int = U16_MAX
     min_allowed_weights: int = 1
 
     @property

@@ -15,10 +15,9 @@ from incentive.consensus import is_topk, partition_search, weighted_median_col
 from incentive.emission import alpha_block_emission, split_block_emission
 from incentive.epoch import run_epoch
 from incentive.fixed import backend
-from incentive.types import EpochInput, EpochOutput, EpochParams, SparseRows
+from incentive.types import U16_MAX, EpochInput, EpochOutput, EpochParams, SparseRows
 from incentive.weights import max_upscale_u16
 
-U16_MAX = 65_535
 U16_OUTPUTS = ("consensus", "incentive", "dividends", "validator_trust", "stake_weight")
 RAW_OUTPUTS = ("emission", "server_emission", "validator_emission")
 INFORMATIONAL = ("asserted_at", "expected_unasserted", "notes")

@@ -9,8 +9,8 @@ from __future__ import annotations
 from bittensor.sp_core import ss58_decode
 
 from chain.errors import INVALID_ARGUMENT, ChainError
+from chain.types import U16_MAX
 
-U16_MAX = 65_535
 U64_MAX = 2**64 - 1
 
 

@@ -27,11 +27,11 @@ from chain.dev.params import MAX_EPOCHS_PER_BLOCK, VALIDATOR_TAKE_U16, activity_
 from chain.dev.rows import from_sparse, to_sparse
 from chain.dev.state import DevState, Subnet
 from chain.dev.weights import owner_uid
+from chain.types import U16_MAX
 from incentive.emission import alpha_block_emission, split_block_emission
 from incentive.epoch import run_epoch
 from incentive.types import EpochInput, EpochOutput, EpochParams
 
-U16_MAX = 65_535
 EPOCH_MODE = "exact"
 
 

@@ -16,9 +16,8 @@ from chain.dev import args as A
 from chain.dev.rows import make_row
 from chain.dev.state import DevState, Subnet
 from chain.errors import ChainError
+from chain.types import U16_MAX
 from incentive.weights import max_upscale_u16, max_weight_exceeded
-
-U16_MAX = 65_535
 
 
 def is_self_weight(uid: int, uids: list[int], values: list[int]) -> bool:
@@ -117,7 +116,8 @@ def apply_weights(
     if not self_weight and limit != U16_MAX and max_weight_exceeded(upscaled, limit):
         raise ChainError(
             "MaxWeightExceeded",
-            f"one weight exceeds max_weights_limit {limit}/65535 of the total; spread the weights",
+            f"one weight exceeds max_weights_limit {limit}/{U16_MAX} of the total; spread the "
+            "weights",
         )
     neuron = subnet.neurons[uid]
     neuron.weights = make_row(uids, upscaled.tolist())
