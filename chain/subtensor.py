@@ -19,7 +19,7 @@ import bittensor as bt
 from bittensor.intents.hyperparameters import OWNER_HYPERPARAMETERS
 from bittensor.result import ErrorCode
 
-from chain.conform import as_uids, weights_to_u16
+from chain.conform import weights_to_u16
 from chain.errors import (
     BAD_ORIGIN,
     CONNECTION,
@@ -247,7 +247,7 @@ class SubtensorChain:
     async def set_weights(
         self, wallet, netuid: int, uids, weights, version_key: int = 0
     ) -> WeightsReceipt:
-        uid_list, values = weights_to_u16(as_uids(uids), weights)
+        uid_list, values = weights_to_u16(uids, weights)
         if len(set(uid_list)) != len(uid_list):  # the SDK refuses these before the chain can
             raise ChainError("DuplicateUids", "each uid may appear once in a weight vector")
         await self._require_subnet(netuid)

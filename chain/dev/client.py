@@ -12,7 +12,7 @@ import asyncio
 import ipaddress
 import time
 
-from chain.conform import as_uids, weights_to_u16
+from chain.conform import weights_to_u16
 from chain.dev.commit_reveal import seal_weights
 from chain.dev.params import COMMIT_REVEAL_VERSION
 from chain.dev.signing import sign
@@ -170,7 +170,7 @@ class DevChainClient:
         Whether the subnet commits, and the current reveal key, are cached per subnet; the
         chain refuses a call made on a stale view (CommitRevealEnabled/Disabled,
         InvalidRevealRound), and then the view is read again and the call retried once."""
-        uid_list, values = weights_to_u16(as_uids(uids), weights)
+        uid_list, values = weights_to_u16(uids, weights)
         netuid = int(netuid)
         for attempt in range(2):
             if netuid not in self._commits:
