@@ -44,11 +44,6 @@ class OrderedEntries:
         return out
 
 
-def row_positions(rows: np.ndarray) -> np.ndarray:
-    """Index of each entry within its row, for entries grouped by non-decreasing row."""
-    return np.arange(rows.size) - np.searchsorted(rows, rows, side="left")
-
-
 def check_sparse(name: str, sparse: SparseRows, n: int) -> None:
     """Refuse rows that the chain could not have stored, naming what is wrong."""
     if sparse.n != n:

@@ -32,10 +32,6 @@ class Change:
     old: int | bool
     new: int | bool
 
-    @property
-    def is_noop(self) -> bool:
-        return self.old == self.new
-
 
 def settable_names() -> tuple[str, ...]:
     return tuple(sorted(PARAMS))
