@@ -104,9 +104,13 @@ class MovingAverageScores:
             raise ValueError("scores state field 'hotkeys': expected a list of strings or nulls")
         if not isinstance(scores, list) or len(scores) != len(hotkeys):
             raise ValueError("scores state field 'scores': expected one number per hotkey")
-        values = np.asarray(scores, dtype=np.float64) if scores else np.zeros(0)
+        damaged = ValueError("scores state field 'scores': expected numbers in [0, 1]")
+        try:
+            values = np.asarray(scores, dtype=np.float64) if scores else np.zeros(0)
+        except (TypeError, ValueError):
+            raise damaged from None
         if not np.all(np.isfinite(values)) or np.any(values < 0) or np.any(values > 1):
-            raise ValueError("scores state field 'scores': expected numbers in [0, 1]")
+            raise damaged
         state = cls(len(hotkeys), data.get("alpha"))
         state.scores = values.copy()
         state.hotkeys = list(hotkeys)
