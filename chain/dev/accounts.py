@@ -47,7 +47,8 @@ def balance(state: DevState, coldkey: str) -> int:
     return state.balances.get(coldkey, 0)
 
 
-def _debit(state: DevState, account: str, amount: int) -> None:
+def debit(state: DevState, account: str, amount: int) -> None:
+    """Take `amount` from the account (checked by the caller); an emptied account is dropped."""
     left = state.balances.get(account, 0) - amount
     if left:
         state.balances[account] = left
@@ -68,7 +69,7 @@ def transfer(state: DevState, coldkey: str, args: dict) -> dict:
             "InsufficientBalance",
             f"{coldkey} holds {balance(state, coldkey)} RAO, cannot send {amount} RAO",
         )
-    _debit(state, coldkey, amount)
+    debit(state, coldkey, amount)
     _credit(state, dest, amount)
     return {"amount": amount}
 
@@ -97,7 +98,7 @@ def add_stake(state: DevState, coldkey: str, args: dict) -> dict:
             "NotEnoughBalanceToStake",
             f"{coldkey} holds {balance(state, coldkey)} RAO, cannot stake {amount} RAO",
         )
-    _debit(state, coldkey, amount)
+    debit(state, coldkey, amount)
     add_alpha(state, netuid, hotkey, coldkey, amount)
     return {"alpha": amount}
 

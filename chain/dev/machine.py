@@ -84,8 +84,9 @@ class DevChain:
         return accounts.balance(self.state, address)
 
     def stake(self, netuid: int, hotkey: str, coldkey: str | None = None) -> int:
-        by_cold = self.state.stake.get((netuid, hotkey), {})
-        return sum(by_cold.values()) if coldkey is None else by_cold.get(coldkey, 0)
+        if coldkey is None:
+            return self.state.hotkey_stake(netuid, hotkey)
+        return self.state.stake.get((netuid, hotkey), {}).get(coldkey, 0)
 
     def subnets(self) -> list[dict]:
         return [

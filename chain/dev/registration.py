@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 
 from chain.dev import args as A
-from chain.dev.accounts import balance
+from chain.dev.accounts import balance, debit
 from chain.dev.rows import pairs, row_from_pairs
 from chain.dev.state import Axon, DevState, Neuron, Subnet
 from chain.errors import ChainError
@@ -112,11 +112,8 @@ def burned_register(state: DevState, coldkey: str, args: dict) -> dict:
             raise ChainError(
                 "NoNeuronIdAvailable", f"subnet {netuid} is full and nothing is prunable"
             )
-    if cost:
-        state.balances[coldkey] -= cost
-        if not state.balances[coldkey]:
-            del state.balances[coldkey]
-        state.total_issuance -= cost
+    debit(state, coldkey, cost)
+    state.total_issuance -= cost  # the burn leaves circulation
     state.hotkey_owner[hotkey] = coldkey
     if prune is None:
         uid = append_neuron(subnet, hotkey, state.block)

@@ -7,14 +7,12 @@ holds; a subnet owner may set the owner-settable ones within the owner ranges (`
 from __future__ import annotations
 
 from chain.dev import args as A
-from chain.dev.accounts import balance, dev_address
+from chain.dev.accounts import balance, debit, dev_address
 from chain.dev.params import PARAMS, ParamRule
-from chain.dev.registration import append_neuron
+from chain.dev.registration import ROOT_NETUID, append_neuron
 from chain.dev.state import DevState, Subnet
 from chain.errors import BAD_ORIGIN, INVALID_ARGUMENT, ChainError
 from incentive.emission import initial_last_epoch_block
-
-ROOT_NETUID = 0
 
 
 def sudo_address(state: DevState) -> str:
@@ -49,7 +47,7 @@ def create_subnet(state: DevState, coldkey: str, args: dict) -> dict:
     )
     tempo = int(subnet.params["tempo"])
     subnet.last_epoch_block = initial_last_epoch_block(state.block, netuid, tempo)
-    state.balances[coldkey] -= cost
+    debit(state, coldkey, cost)
     state.hotkey_owner[hotkey] = coldkey
     state.subnets[netuid] = subnet
     append_neuron(subnet, hotkey, state.block)
