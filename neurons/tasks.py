@@ -191,6 +191,10 @@ TOP_PS = (None, None, 0.9, 0.95)
 # Share of tasks that carry a `seed`: verification does not need one (it checks ranks and the
 # nucleus, not a replay), so tasks send it about as often as clients do.
 SEED_SHARE = 0.3
+# Shares of chat tasks among all, and of system messages among chats: both kinds of request,
+# and chats with and without a system prompt, are common in what users send.
+CHAT_SHARE = 0.5
+SYSTEM_MESSAGE_SHARE = 0.6
 
 
 @dataclass(frozen=True)
@@ -271,9 +275,9 @@ def make_task(rng: random.Random, max_tokens: int) -> Task:
     temperature = rng.choice(TEMPERATURES)
     top_p = rng.choice(TOP_PS) if temperature != 0 else None
     seed = rng.getrandbits(31) if rng.random() < SEED_SHARE else None
-    if rng.random() < 0.5:
+    if rng.random() < CHAT_SHARE:
         messages: list[dict[str, str]] = []
-        if rng.random() < 0.6:
+        if rng.random() < SYSTEM_MESSAGE_SHARE:
             messages.append({"role": "system", "content": rng.choice(SYSTEM_PROMPTS)})
         messages.append({"role": "user", "content": _fill(rng.choice(CHAT_TEMPLATES), rng)})
         return Task(CHAT, requested, temperature, seed, messages=tuple(messages), top_p=top_p)
