@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from neurons.options import MAX_PORT
 from scripts.localnet_chain import CHEATER, VALIDATOR, NeuronSpec, Subnet
 from scripts.localnet_procs import HOST, port_is_free
 
@@ -121,8 +122,8 @@ def options_from(args: argparse.Namespace) -> Options:
         raise UsageError("--tempo must be at least 2, --epochs and --max-tokens at least 1")
     if not args.block_time > 0:
         raise UsageError("--block-time must be a positive number of seconds")
-    if not 0 <= args.port <= 65_535:
-        raise UsageError("--port must be in 0..65535 (0: any free port)")
+    if not 0 <= args.port <= MAX_PORT:
+        raise UsageError(f"--port must be in 0..{MAX_PORT} (0: any free port)")
     for flag, path in (("--model", args.model), ("--cheat-model", args.cheat_model)):
         if path is not None and not Path(path).is_dir():
             raise UsageError(

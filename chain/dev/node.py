@@ -31,6 +31,7 @@ from chain.errors import ChainError
 HOST = "127.0.0.1"
 DEFAULT_PORT = 9946
 DEFAULT_BLOCK_TIME = 12.0
+MAX_PORT = 65_535
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_HEADER_LINES = 100
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = (
@@ -218,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.block_time <= 0:
         parser.error("--block-time must be positive")
-    if not 0 <= args.port <= 65_535:
-        parser.error("--port must be in 0..65535")
+    if not 0 <= args.port <= MAX_PORT:
+        parser.error(f"--port must be in 0..{MAX_PORT}")
     try:
         asyncio.run(run_node(args.port, args.db, None if args.manual else args.block_time))
     except OSError as error:
