@@ -16,6 +16,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -58,9 +59,7 @@ def make_input(n: int, validators: int, seed: int = SEED) -> EpochInput:
 def with_bonds(inp: EpochInput, params: EpochParams) -> EpochInput:
     """The same input after one epoch, so that the timed epoch carries bonds."""
     out = run_epoch(inp, params, "float")
-    return EpochInput(
-        **{**inp.__dict__, "bonds": out.bonds, "validator_permit": out.validator_permit}
-    )
+    return replace(inp, bonds=out.bonds, validator_permit=out.validator_permit)
 
 
 def interleaved_ms(
