@@ -82,6 +82,7 @@ class Run:
         self.stop = stop
         self.started = time.monotonic()
         self.chain_node: Child | None = None
+        self.network: str | None = None  # dev://HOST:PORT once the node listens
         self.neurons: list[Child] = []
         self.helpers: list[Child] = []
         self.client = None
@@ -115,7 +116,8 @@ class Run:
         line = await wait_for_line(self.chain_node, NODE_READY, NODE_START_S)
         port = int(line.split(NODE_READY, 1)[1].split()[0].rsplit(":", 1)[1])
         self.view.say(f"dev chain on {HOST}:{port}, a block every {self.opts.block_time:g} s")
-        return f"dev://{HOST}:{port}"
+        self.network = f"dev://{HOST}:{port}"
+        return self.network
 
     def start_model_builds(self) -> list[Child]:
         """Build the default tiny models that are missing, in parallel with the chain setup."""
@@ -247,9 +249,8 @@ class Run:
         stop_all(self.helpers + self.neurons)
         node = self.chain_node
         if node is not None and keep_chain and node.exit_code() is None:
-            where = node.log.read_text().split(NODE_READY, 1)[1].split()[0]
             self.view.say(
-                f"the dev chain keeps running at dev://{where} (pid {node.pid}); "
+                f"the dev chain keeps running at {self.network} (pid {node.pid}); "
                 f"stop it with `kill {node.pid}`"
             )
         elif node is not None:
