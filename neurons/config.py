@@ -45,7 +45,6 @@ __all__ = [
     "build_parser",
     "load_config",
     "options_for",
-    "options_table",
     "parse_config_file",
 ]
 _TRUE = ("1", "true", "yes", "on")
@@ -340,13 +339,3 @@ def load_config(
         validator=ValidatorConfig(**tree["validator"]),
         sources=sources,
     )
-
-
-def options_table(role: str | None = None) -> list[tuple[str, str, str, str]]:
-    """(flag, default, env var, help) rows, for the README's options table."""
-    chosen = OPTIONS if role is None else options_for(role)
-    rows = [("--config", "none", CONFIG_ENV, "YAML file of options")]
-    for option in chosen:
-        default = option.default_text or ("off" if option.default is None else str(option.default))
-        rows.append((option.flag, default, option.env, option.help))
-    return rows
