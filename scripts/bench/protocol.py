@@ -54,6 +54,7 @@ from protocol.client import (  # noqa: E402
     Failure,
     NoCookiesClient,
     Target,
+    encode_body,
     run_within,
 )
 from protocol.epistula import (  # noqa: E402
@@ -115,6 +116,8 @@ ECHO_BODY = ChatCompletionRequest(
     logprobs=True,
     top_logprobs=5,
 )
+# Its bytes as the client sends them, for every mode alike.
+ECHO_BYTES = encode_body(ECHO_BODY)
 
 
 def echo_completion(request: ChatCompletionRequest) -> ChatCompletion:
@@ -372,18 +375,17 @@ async def throughput(
     client_key = Keypair.create_from_uri(CLIENT_URI)
     miner = Keypair.create_from_uri(ECHO_MINER_URI).ss58_address
     target = Target.at(miner, "127.0.0.1", servers["signed"][1][0])
-    body = ECHO_BODY.model_dump_json(exclude_none=True).encode()
     inert = inert_epistula_headers()
     async with AsyncExitStack() as stack:
 
         async def plain(mode: str, extra: dict[str, str] | None) -> Callable[[], Awaitable[bool]]:
             http = await stack.enter_async_context(NoCookiesClient(timeout=None))
             url = f"http://127.0.0.1:{servers[mode][1][0]}{ECHO_PATH}"
-            return unsigned_client(http, url, body, extra)
+            return unsigned_client(http, url, ECHO_BYTES, extra)
 
         async def signed() -> Callable[[], Awaitable[bool]]:
             client = await stack.enter_async_context(EpistulaClient(client_key))
-            return signed_client(client, target, body)
+            return signed_client(client, target, ECHO_BYTES)
 
         modes = {
             "unsigned": [await plain("unsigned", None) for _ in range(args.concurrency)],
@@ -405,7 +407,7 @@ async def throughput(
         pairs = zip(rounds[over], rounds[under], strict=True)
         return round(statistics.median(o["rps"] / u["rps"] for o, u in pairs), 3)
 
-    result: dict[str, Any] = {"request_bytes": len(body)}
+    result: dict[str, Any] = {"request_bytes": len(ECHO_BYTES)}
     for mode in MODES:
         for key in ("rps", "p50_ms", "p99_ms", "client_cpu_us", "server_cpu_us"):
             result[f"{mode}_{key}"] = median_of(mode, key)
@@ -427,14 +429,13 @@ def cpu_per_request(result: dict[str, Any], mode: str) -> float | None:
 def signature_cost_us() -> float:
     """One sign and one verify at each end of an exchange, timed here: the floor of the cost."""
     sender, receiver = Keypair.create_from_uri(CLIENT_URI), Keypair.create_from_uri(ECHO_MINER_URI)
-    body = ECHO_BODY.model_dump_json(exclude_none=True).encode()
     seen = SeenRequests(CRYPTO_SAMPLES + 1)
     started = time.perf_counter()
     for _ in range(CRYPTO_SAMPLES):
         now_ms = time.time_ns() // 1_000_000
-        headers = sign_request(body, sender, receiver.ss58_address, now_ms=now_ms)
+        headers = sign_request(ECHO_BYTES, sender, receiver.ss58_address, now_ms=now_ms)
         verify_request(
-            headers, body, receiver_hotkey=receiver.ss58_address, now_ms=now_ms, seen=seen
+            headers, ECHO_BYTES, receiver_hotkey=receiver.ss58_address, now_ms=now_ms, seen=seen
         )
     one_way = (time.perf_counter() - started) / CRYPTO_SAMPLES
     return round(2 * one_way * US_PER_S, 1)
@@ -467,7 +468,6 @@ async def fanout(ports: list[int], args: argparse.Namespace) -> dict[str, Any]:
         )
         for index in range(args.endpoints)
     ]
-    body = ECHO_BODY.model_dump_json(exclude_none=True).encode()
 
     def check(outcomes: list[Any]) -> None:
         failed = [o for o in outcomes if isinstance(o, Failure)]
@@ -480,7 +480,11 @@ async def fanout(ports: list[int], args: argparse.Namespace) -> dict[str, Any]:
         async def alone(target: Target) -> Any:
             async with gate:
                 return await client.call(
-                    target, ECHO_PATH, body, response_model=ChatCompletion, timeout_s=CALL_TIMEOUT_S
+                    target,
+                    ECHO_PATH,
+                    ECHO_BYTES,
+                    response_model=ChatCompletion,
+                    timeout_s=CALL_TIMEOUT_S,
                 )
 
         own = await asyncio.gather(*(alone(t) for t in targets))
@@ -490,7 +494,11 @@ async def fanout(ports: list[int], args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.fanout_rounds):
             started = time.perf_counter()
             outcomes = await client.fan_out(
-                targets, ECHO_PATH, body, response_model=ChatCompletion, timeout_s=CALL_TIMEOUT_S
+                targets,
+                ECHO_PATH,
+                ECHO_BYTES,
+                response_model=ChatCompletion,
+                timeout_s=CALL_TIMEOUT_S,
             )
             walls.append(time.perf_counter() - started)
             check(outcomes)
