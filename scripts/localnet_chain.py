@@ -15,7 +15,7 @@ from pathlib import Path
 
 import bittensor
 
-from chain import dev_wallet
+from chain import Metagraph, dev_wallet
 from chain.dev.client import DevChainClient
 
 ALICE = dev_wallet("//Alice")
@@ -64,6 +64,10 @@ class NeuronSpec:
     @property
     def is_miner(self) -> bool:
         return self.role in (MINER, CHEATER)
+
+    def holds_uid(self, metagraph: Metagraph) -> bool:
+        """False once its uid was replaced (pruned and taken by another hotkey)."""
+        return self.uid < metagraph.n and metagraph.hotkeys[self.uid] == self.hotkey
 
 
 def new_wallet(path: Path, name: str) -> bittensor.Wallet:

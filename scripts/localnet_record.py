@@ -48,8 +48,8 @@ def epoch_rows(epoch: int, metagraph: Metagraph, neurons: list[NeuronSpec]) -> l
     rows = []
     for spec in neurons:
         uid = spec.uid
-        if uid >= metagraph.n or metagraph.hotkeys[uid] != spec.hotkey:
-            continue  # the uid was replaced: nothing of this neuron to show
+        if not spec.holds_uid(metagraph):
+            continue  # nothing of this neuron to show
         rows.append(
             EpochRow(
                 epoch=epoch,

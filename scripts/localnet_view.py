@@ -62,7 +62,7 @@ def subnet_table(
         table.add_column(column, justify=justify)
     for spec in neurons:
         uid = spec.uid
-        if uid >= metagraph.n or metagraph.hotkeys[uid] != spec.hotkey:
+        if not spec.holds_uid(metagraph):
             continue
         style = ROLE_STYLE.get(spec.role, "")
         table.add_row(
