@@ -48,6 +48,7 @@ from bittensor_core import Keypair  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
+from protocol import headers as h  # noqa: E402
 from protocol.admission import Admission, AdmissionLimits  # noqa: E402
 from protocol.client import (  # noqa: E402
     EpistulaClient,
@@ -57,6 +58,7 @@ from protocol.client import (  # noqa: E402
     encode_body,
     run_within,
 )
+from protocol.clock import wall_clock_ms  # noqa: E402
 from protocol.epistula import (  # noqa: E402
     SeenRequests,
     message_to_sign,
@@ -184,7 +186,7 @@ def unsigned_echo_app(response_headers: dict[str, str] | None = None) -> FastAPI
             payload = echo_completion(parsed).model_dump_json().encode()  # type: ignore[arg-type]
         finally:
             admission.release()
-        return Response(payload, 200, headers=response_headers, media_type="application/json")
+        return Response(payload, 200, headers=response_headers, media_type=h.CONTENT_TYPE_JSON)
 
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.add_route(ECHO_PATH, endpoint, methods=["POST"])
@@ -346,7 +348,7 @@ def unsigned_client(
     http: httpx.AsyncClient, url: str, body: bytes, extra_headers: dict[str, str] | None = None
 ) -> Callable[[], Awaitable[bool]]:
     parsed_url = httpx.URL(url)
-    headers = [("Content-Type", "application/json"), *(extra_headers or {}).items()]
+    headers = [("Content-Type", h.CONTENT_TYPE_JSON), *(extra_headers or {}).items()]
 
     async def exchange() -> bool:
         # The same steps as EpistulaClient.call, minus signing and verifying.
@@ -432,7 +434,7 @@ def signature_cost_us() -> float:
     seen = SeenRequests(CRYPTO_SAMPLES + 1)
     started = time.perf_counter()
     for _ in range(CRYPTO_SAMPLES):
-        now_ms = time.time_ns() // 1_000_000
+        now_ms = wall_clock_ms()
         headers = sign_request(ECHO_BYTES, sender, receiver.ss58_address, now_ms=now_ms)
         verify_request(
             headers, ECHO_BYTES, receiver_hotkey=receiver.ss58_address, now_ms=now_ms, seen=seen
