@@ -10,16 +10,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from incentive.fixed import FRAC_BITS, HALF_BITS, ONE_BITS, U64_MAX
 from incentive.types import U16_MAX
 
 OWNER_CUT_U16 = 11_796  # SubnetOwnerCut, ≈18%
-FRAC_BITS = 32
-ONE = 1 << FRAC_BITS
-HALF = 1 << (FRAC_BITS - 1)
 TOTAL_SUPPLY = 21_000_000_000_000_000  # raw units
 DEFAULT_BLOCK_EMISSION = 1_000_000_000  # 1 alpha per block before the first halving
 MAX_BLOCKS_WITHOUT_EPOCH = 50_400  # BlocksSinceLastStep beyond this forces an epoch (SPEC §7)
-U64_MAX = (1 << 64) - 1
 
 
 @dataclass(frozen=True)
@@ -60,9 +57,9 @@ def split_block_emission(
     out_bits = alpha_out << FRAC_BITS
     owner_bits = (out_bits * cut_percent) >> FRAC_BITS
     remaining = out_bits - owner_bits
-    root_prop_bits = round(root_proportion * ONE)  # from_num(f64): nearest, ties to even
-    root_bits = (((root_prop_bits * remaining) >> FRAC_BITS) * HALF) >> FRAC_BITS
-    server_bits = (remaining * HALF) >> FRAC_BITS
+    root_prop_bits = round(root_proportion * ONE_BITS)  # from_num(f64): nearest, ties to even
+    root_bits = (((root_prop_bits * remaining) >> FRAC_BITS) * HALF_BITS) >> FRAC_BITS
+    server_bits = (remaining * HALF_BITS) >> FRAC_BITS
     validator_bits = max(remaining - server_bits - root_bits, 0)
     return BlockSplit(
         owner_cut=owner_bits >> FRAC_BITS,
@@ -75,7 +72,7 @@ def split_block_emission(
 def _log2_floor_fixed(bits: int) -> int:
     """Integer part of substrate-fixed `log2` for a value >= 1 (its halving rounds up)."""
     count = 0
-    while bits >= 2 * ONE:
+    while bits >= 2 * ONE_BITS:
         count += 1
         bits = (bits >> 1) + (bits & 1)
     return count
@@ -88,9 +85,9 @@ def alpha_block_emission(alpha_issuance: int) -> int:
     if alpha_issuance >= TOTAL_SUPPLY:
         return 0
     issued_fraction = (alpha_issuance << FRAC_BITS) // TOTAL_SUPPLY
-    remaining_fraction = ONE - issued_fraction
-    halvings = _log2_floor_fixed((ONE << FRAC_BITS) // remaining_fraction)
-    percentage = ONE >> halvings if halvings < FRAC_BITS + 1 else 0
+    remaining_fraction = ONE_BITS - issued_fraction
+    halvings = _log2_floor_fixed((ONE_BITS << FRAC_BITS) // remaining_fraction)
+    percentage = ONE_BITS >> halvings if halvings < FRAC_BITS + 1 else 0
     return (percentage * DEFAULT_BLOCK_EMISSION) >> FRAC_BITS
 
 

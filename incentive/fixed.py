@@ -18,6 +18,7 @@ from incentive.types import U16_MAX
 
 FRAC_BITS = 32
 ONE_BITS = 1 << FRAC_BITS
+HALF_BITS = 1 << (FRAC_BITS - 1)
 LOW_MASK = ONE_BITS - 1
 I64_MAX = (1 << 63) - 1
 I64_MIN = -(1 << 63)

@@ -13,11 +13,10 @@ import math
 
 import numpy as np
 
-from incentive.fixed import FRAC_BITS, fixed_div
+from incentive.fixed import FRAC_BITS, HALF_BITS, fixed_div
 from incentive.types import U16_MAX
 
 UPSCALE_THRESHOLD = 32_768  # above this max the chain divides first, then multiplies
-HALF_BITS = 1 << (FRAC_BITS - 1)
 LIMIT_MARGIN_STEPS = 32  # retries, each with a slightly tighter cap, to absorb u16 rounding
 LIMIT_MARGIN = 0.999
 
