@@ -34,11 +34,11 @@ from scripts.owner_rules import (
     Change,
     OwnerInputError,
     check_changes,
-    owner_settable,
     parse_assignments,
     refusal_hint,
     role_of,
     settable_names,
+    who_may_set,
     wrong_wallet_message,
 )
 
@@ -270,12 +270,7 @@ def hyperparameter_table(params: Hyperparameters) -> Table:
             shown = f"{value} RAO ({rao_to_tao(value):g} TAO)"
         else:
             shown = str(value)
-        who = (
-            "derived"
-            if name == "activity_cutoff"
-            else ("owner" if owner_settable(name) else "sudo")
-        )
-        table.add_row(name, shown, who)
+        table.add_row(name, shown, who_may_set(name))
     return table
 
 

@@ -20,6 +20,7 @@ TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0")
 SUDO = "sudo"
 OWNER = "owner"
+DERIVED_BY_CHAIN = "derived"  # computed by the chain from other hyperparameters: nobody sets it
 
 
 class OwnerInputError(ValueError):
@@ -37,8 +38,11 @@ def settable_names() -> tuple[str, ...]:
     return tuple(sorted(PARAMS))
 
 
-def owner_settable(name: str) -> bool:
-    return PARAMS[name].owner
+def who_may_set(name: str) -> str:
+    """OWNER (or sudo), SUDO only, or DERIVED_BY_CHAIN for a value the chain derives."""
+    if name in DERIVED:
+        return DERIVED_BY_CHAIN
+    return OWNER if PARAMS[name].owner else SUDO
 
 
 def parse_value(name: str, text: str) -> int | bool:
