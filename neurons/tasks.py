@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 SEED_BYTES = 8
@@ -208,7 +208,6 @@ class Task:
     messages: tuple[dict[str, str], ...] = ()
     prompt: str = ""
     top_p: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def body(self, model: str) -> dict[str, Any]:
         """The JSON body: ordinary OpenAI fields only."""
@@ -219,7 +218,6 @@ class Task:
             body["prompt"] = self.prompt
         optional = {"temperature": self.temperature, "top_p": self.top_p, "seed": self.seed}
         body.update({name: value for name, value in optional.items() if value is not None})
-        body.update(self.extra)
         return body
 
 
