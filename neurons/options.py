@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from neurons.rewards import MAX_SPEED_WEIGHT
+from neurons.rewards import DEFAULT_SPEED_WEIGHT, MAX_SPEED_WEIGHT
 
 ENV_PREFIX = "SUBNET_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
@@ -269,7 +269,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "validator.speed_weight",
         float,
-        0.5,
+        DEFAULT_SPEED_WEIGHT,
         f"share of a verified answer's reward that depends on its speed (at most "
         f"{MAX_SPEED_WEIGHT:g}: correctness always earns at least as much as speed)",
         V,
