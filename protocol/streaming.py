@@ -49,7 +49,7 @@ def encode_event(payload_json: bytes) -> bytes:
 
 def encode_trailer(signature_headers: dict[str, str]) -> bytes:
     payload = json.dumps(signature_headers, separators=(",", ":")).encode()
-    return TRAILER_PREFIX + b"data: " + payload + EVENT_SEPARATOR
+    return TRAILER_PREFIX + encode_event(payload)
 
 
 class StreamHasher:
