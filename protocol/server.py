@@ -143,7 +143,7 @@ async def read_body_limited(request: Request, max_bytes: int) -> bytes | Refused
         if size > max_bytes:
             return _too_large(size, max_bytes, at_least=True)
         chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return b"".join(chunks)  # one chunk comes back as itself, not copied
 
 
 def _too_large(size: int, max_bytes: int, *, at_least: bool = False) -> Refused:
