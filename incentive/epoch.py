@@ -179,7 +179,7 @@ def run_epoch(inp: EpochInput, params: EpochParams, mode: str = "exact") -> Epoc
     # path, where mat_ema_alpha_sparse follows it; sorted by uid otherwise). Every other row is
     # written empty: persist_mechanism_epoch_terms inserts each uid's `bond`, whose default is
     # empty, so a row without either permit is cleared too, not left untouched.
-    order = (wb_order if ema.weights_order else None) if params.yuma3 else None
+    order = wb_order if ema.weights_order else None
     er, ec = entries_in_order(order, ema.has & permit_new[rows_used][:, None])
     values = ar.to_u16(stored.reshape(-1)[er * n + ec])
     new_bonds = SparseRows(n, rows_used[er].astype(np.int64), ec.astype(np.int64), values)
