@@ -8,7 +8,7 @@ On a dev chain there are no fees, and the effects are stated from the dev chain'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import chain as chain_api
 from chain import Chain, ChainError
@@ -43,14 +43,7 @@ class PlanView:
     violations: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {
-            "summary": self.summary,
-            "signer": self.signer,
-            "fee_tao": self.fee_tao,
-            "effects": self.effects,
-            "warnings": self.warnings,
-            "violations": self.violations,
-        }
+        return asdict(self)
 
 
 def _from_sdk_plan(plan) -> PlanView:
