@@ -63,6 +63,14 @@ def as_chain_error(error: Exception, rate_limit_name: str = "SettingWeightsTooFa
     return ChainError(INVALID_ARGUMENT, str(error))
 
 
+async def _answer(awaitable, rate_limit_name: str = "SettingWeightsTooFast"):
+    """Await an SDK call; any failure it raises becomes the `ChainError` for it."""
+    try:
+        return await awaitable
+    except Exception as error:
+        raise as_chain_error(error, rate_limit_name) from None
+
+
 class SubtensorChain:
     """Implements `chain.Chain` over `bt.Subtensor(network, substrate=...)`."""
 
@@ -75,10 +83,7 @@ class SubtensorChain:
     async def _sdk(self) -> bt.Client:
         async with self._lock:
             if self._client is None:
-                try:
-                    self._client = await self._subtensor
-                except Exception as error:
-                    raise as_chain_error(error) from None
+                self._client = await _answer(self._subtensor)
         return self._client
 
     async def close(self) -> None:
@@ -88,17 +93,11 @@ class SubtensorChain:
 
     async def _query(self, item: str, params: list | None = None, module: str = SDK):
         client = await self._sdk()
-        try:
-            return await client.query((module, item), params)
-        except Exception as error:
-            raise as_chain_error(error) from None
+        return await _answer(client.query((module, item), params))
 
     async def _execute(self, intent, wallet, rate_limit_name: str = "SettingWeightsTooFast"):
         client = await self._sdk()
-        try:
-            result = await client.execute(intent, wallet)
-        except Exception as error:
-            raise as_chain_error(error, rate_limit_name) from None
+        result = await _answer(client.execute(intent, wallet), rate_limit_name)
         if not result.success:
             failure = result.error or bt.ChainError(result.message or "the extrinsic failed")
             raise as_chain_error(failure, rate_limit_name)
@@ -130,10 +129,7 @@ class SubtensorChain:
             return int(await self._query("TotalHotkeyAlpha", [hotkey, int(netuid)]) or 0)
         client = await self._sdk()
         method = ("StakeInfoRuntimeApi", "get_stake_info_for_hotkey_coldkey_netuid")
-        try:
-            info = await client.runtime(method, [hotkey, coldkey, int(netuid)])
-        except Exception as error:
-            raise as_chain_error(error) from None
+        info = await _answer(client.runtime(method, [hotkey, coldkey, int(netuid)]))
         return int((info or {}).get("stake") or 0)
 
     async def hyperparameters(self, netuid: int) -> Hyperparameters:
@@ -147,13 +143,12 @@ class SubtensorChain:
     async def metagraph(self, netuid: int) -> Metagraph:
         client = await self._sdk()
         method = ("SubnetInfoRuntimeApi", "get_metagraph")
-        try:
-            graph, trust = await asyncio.gather(
+        graph, trust = await _answer(
+            asyncio.gather(
                 client.runtime(method, [int(netuid)]),
                 client.query((SDK, "ValidatorTrust"), [int(netuid)]),
             )
-        except Exception as error:
-            raise as_chain_error(error) from None
+        )
         if not isinstance(graph, dict):
             raise ChainError("SubnetNotExists", f"subnet {netuid} does not exist")
         return metagraph_from_runtime(int(netuid), graph, trust or [])
@@ -161,10 +156,7 @@ class SubtensorChain:
     async def weights(self, netuid: int) -> list[list[tuple[int, int]]]:
         client = await self._sdk()
         n = int(await self._query("SubnetworkN", [int(netuid)]) or 0)
-        try:
-            rows = await client.query_map((SDK, "Weights"), [int(netuid)])
-        except Exception as error:
-            raise as_chain_error(error) from None
+        rows = await _answer(client.query_map((SDK, "Weights"), [int(netuid)]))
         out: list[list[tuple[int, int]]] = [[] for _ in range(n)]
         for uid, row in rows:
             if int(uid) < n:
@@ -236,11 +228,8 @@ class SubtensorChain:
         else:
             params = {"netuid": netuid, param: value}
         client = await self._sdk()
-        try:
-            inner = await client.compose(bt.calls.Call("AdminUtils", setter, params))
-            result = await client.submit_call(bt.calls.Sudo.sudo(call=inner), wallet)
-        except Exception as error:
-            raise as_chain_error(error) from None
+        inner = await _answer(client.compose(bt.calls.Call("AdminUtils", setter, params)))
+        result = await _answer(client.submit_call(bt.calls.Sudo.sudo(call=inner), wallet))
         if not result.success:
             raise as_chain_error(result.error or bt.ChainError(result.message))
 
