@@ -34,7 +34,8 @@ def need(obj: dict, key: str, where: str, kind: type | tuple, expected: str):
     if not isinstance(obj, dict) or key not in obj:
         raise VectorError(f"{where}.{key}: missing; expected {expected}")
     value = obj[key]
-    if isinstance(value, bool) and kind is not bool and bool not in np.atleast_1d(kind):
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds:
         raise VectorError(f"{where}.{key}: expected {expected}, got {value!r}")
     if not isinstance(value, kind):
         raise VectorError(f"{where}.{key}: expected {expected}, got {type(value).__name__}")
@@ -290,22 +291,14 @@ def _weighted_median(vector: dict, mode: str):
     score = ar.from_float(_f32(inputs["score"]))
     total = ar.sum(stake) if stake.size else ar.zero
     majority = ar.from_float(_f32(inputs.get("majority", 0.0)))
-    numeric = {k: inputs.get(k) for k in ("minority", "partition_lo", "partition_hi")}
-    minority = (
-        ar.from_float(_f32(numeric["minority"]))
-        if isinstance(numeric["minority"], numbers.Real)
-        else total - majority
-    )
-    lo = (
-        ar.from_float(_f32(numeric["partition_lo"]))
-        if isinstance(numeric["partition_lo"], numbers.Real)
-        else ar.zero
-    )
-    hi = (
-        ar.from_float(_f32(numeric["partition_hi"]))
-        if isinstance(numeric["partition_hi"], numbers.Real)
-        else total
-    )
+
+    def given(key: str, default):
+        value = inputs.get(key)
+        return ar.from_float(_f32(value)) if isinstance(value, numbers.Real) else default
+
+    minority = given("minority", total - majority)
+    lo = given("partition_lo", ar.zero)
+    hi = given("partition_hi", total)
     got = partition_search(stake, score[:, None], minority, lo, hi, ar.name == "exact")
     want = ar.from_float(_f32([expected["median"]]))
     problems: list[str] = []
