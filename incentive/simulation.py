@@ -94,9 +94,7 @@ def _field(data: dict, key: str, where: str, kinds, expected: str, default=None)
             return default
         raise ScenarioError(f"scenario field '{where}{key}': missing; expected {expected}")
     value = data[key]
-    if isinstance(value, bool) and bool not in kinds:
-        raise ScenarioError(f"scenario field '{where}{key}': expected {expected}, got {value!r}")
-    if not isinstance(value, kinds):
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         raise ScenarioError(f"scenario field '{where}{key}': expected {expected}, got {value!r}")
     return value
 
