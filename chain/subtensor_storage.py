@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from chain.types import AxonInfo, Hyperparameters, Metagraph
+from chain.types import AxonInfo, Hyperparameters, Metagraph, activity_cutoff
 
 # Hyperparameter name (the SDK's) -> SubtensorModule storage item, keyed by netuid.
 HYPERPARAMETER_STORAGE: dict[str, str] = {
@@ -74,8 +74,6 @@ RANGE_ERRORS: dict[str, str] = {
     "commit_reveal_period": "RevealPeriodTooLarge",
 }
 
-PER_MILLE = 1_000
-
 
 def _int(value, default: int = 0) -> int:
     return default if value is None else int(value)
@@ -83,8 +81,6 @@ def _int(value, default: int = 0) -> int:
 
 def hyperparameters_from_storage(netuid: int, stored: dict) -> Hyperparameters:
     low, high = stored.get("alpha_values") or (0, 0)
-    tempo = _int(stored["tempo"])
-    factor = _int(stored["activity_cutoff_factor"])
     values = {name: stored[name] for name in HYPERPARAMETER_STORAGE if name != "alpha_values"}
     flags = {
         "commit_reveal_weights_enabled",
@@ -96,7 +92,9 @@ def hyperparameters_from_storage(netuid: int, stored: dict) -> Hyperparameters:
         netuid=netuid,
         alpha_low=int(low),
         alpha_high=int(high),
-        activity_cutoff=max(1, factor * tempo // PER_MILLE),
+        activity_cutoff=activity_cutoff(
+            _int(stored["activity_cutoff_factor"]), _int(stored["tempo"])
+        ),
         **{name: bool(v) if name in flags else _int(v) for name, v in values.items()},
     )
 

@@ -24,6 +24,7 @@ from chain.errors import INVALID_ARGUMENT, ChainError
 
 RAO_PER_TAO = 1_000_000_000
 U16_MAX = 65_535
+PER_MILLE = 1_000
 
 
 def to_rao(amount: object, what: str = "amount") -> int:
@@ -47,6 +48,12 @@ def to_rao(amount: object, what: str = "amount") -> int:
 
 def rao_to_tao(rao: int) -> float:
     return rao / RAO_PER_TAO
+
+
+def activity_cutoff(factor_milli: int, tempo: int) -> int:
+    """Blocks a validator may go without setting weights: `max(1, factor * tempo / 1000)`
+    (utils/misc.rs, SPEC §2), from the stored per-mille factor."""
+    return max(1, factor_milli * tempo // PER_MILLE)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chain.types import RAO_PER_TAO, U16_MAX
+from chain.types import RAO_PER_TAO, U16_MAX, activity_cutoff
 
 U64_MAX = 2**64 - 1
 I16_MAX = 2**15 - 1
@@ -122,7 +122,6 @@ PARAMS: dict[str, ParamRule] = {
 
 # Derived values that appear in `Hyperparameters` but cannot be set.
 DERIVED = ("activity_cutoff",)
-PER_MILLE = 1_000
 
 
 def default_params() -> dict[str, int | bool]:
@@ -130,8 +129,7 @@ def default_params() -> dict[str, int | bool]:
 
 
 def activity_cutoff_blocks(params: dict) -> int:
-    """`max(1, factor * tempo / 1000)` (utils/misc.rs, SPEC §2)."""
-    return max(1, int(params["activity_cutoff_factor"]) * int(params["tempo"]) // PER_MILLE)
+    return activity_cutoff(int(params["activity_cutoff_factor"]), int(params["tempo"]))
 
 
 @dataclass(frozen=True)
