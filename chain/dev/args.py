@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from bittensor.sp_core import ss58_decode
 
+from chain.dev.params import U64_MAX
 from chain.errors import INVALID_ARGUMENT, ChainError
 from chain.types import U16_MAX
-
-U64_MAX = 2**64 - 1
 
 
 def integer(args: dict, name: str, low: int = 0, high: int = U64_MAX) -> int:
