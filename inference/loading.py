@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from inference.types import ModelLoadError
@@ -25,12 +24,6 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 BUILD_HINT = "build the local test model with `python -m inference.tiny --out DIR` and pass DIR"
 # Context lengths above this in a tokenizer config are "unset" placeholders, not limits.
 _UNSET_CONTEXT = 10**8
-# transformers renamed from_pretrained's torch_dtype to dtype in 4.56.
-_DTYPE_KWARG = (
-    "dtype"
-    if tuple(int(p) for p in transformers.__version__.split(".")[:2]) >= (4, 56)
-    else "torch_dtype"
-)
 
 
 @dataclass
@@ -71,7 +64,7 @@ def load_model(
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
         model = AutoModelForCausalLM.from_pretrained(
-            source, local_files_only=offline, **{_DTYPE_KWARG: torch_dtype}
+            source, local_files_only=offline, dtype=torch_dtype
         )
     except OSError as exc:  # missing files, not in cache, no network, unknown repository
         raise ModelLoadError(_fetch_failure(name, offline, exc)) from exc
