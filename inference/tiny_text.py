@@ -146,10 +146,11 @@ def encode_training_sample(tokenizer: PreTrainedTokenizerFast, sample: Sample) -
     """Token ids of a sample as the model should see it, ending with end-of-sequence."""
     if sample.is_chat:
         prompt = tokenizer.apply_chat_template(
-            [{"role": "user", "content": sample.user}], add_generation_prompt=True, tokenize=True
+            [{"role": "user", "content": sample.user}],
+            add_generation_prompt=True,
+            tokenize=True,
+            return_dict=False,
         )
-        if not isinstance(prompt, list):  # some versions return a BatchEncoding
-            prompt = list(prompt["input_ids"])
         body = tokenizer.encode(sample.reply, add_special_tokens=False)
         return [*prompt, *body, tokenizer.eos_token_id]
     return [*tokenizer.encode(sample.text), tokenizer.eos_token_id]
