@@ -18,6 +18,25 @@ def _claim(request, completion, **changes) -> VerifyItem:
     return dataclasses.replace(VerifyItem.of(request, completion), **changes)
 
 
+def _length_claim(request, completion, tokens, logprobs) -> VerifyItem:
+    """A claim that generation ran to max_tokens with these tokens, its usage counted true."""
+    return _claim(
+        request,
+        completion,
+        token_ids=tokens,
+        logprobs=logprobs,
+        finish_reason="length",
+        usage=Usage.of(completion.usage.prompt_tokens, len(tokens)),
+    )
+
+
+def _eos_left_out(request, completion, beyond, at: int) -> VerifyItem:
+    """The run past end-of-sequence (``beyond``) claimed with its token at ``at`` left out."""
+    tokens = [*beyond.token_ids[:at], *beyond.token_ids[at + 1 :]]
+    logprobs = [*beyond.logprobs[:at], *beyond.logprobs[at + 1 :]]
+    return _length_claim(request, completion, tokens, logprobs)
+
+
 def _confident_position(completion, start: int, min_prob: float) -> int:
     """First position >= start where the chosen token had at least min_prob and is not EOS."""
     return next(
@@ -150,31 +169,13 @@ async def test_running_past_a_confident_end_of_sequence_fails(verifier, natural_
     request, completion, beyond = natural_end
     at = len(completion.token_ids) - 1  # where the model said end-of-sequence
     assert beyond.token_ids[at] == EOS and completion.logprobs[at] > math.log(0.99)
-    tokens = [*beyond.token_ids[:at], *beyond.token_ids[at + 1 :]]  # the EOS left out
-    logprobs = [*beyond.logprobs[:at], *beyond.logprobs[at + 1 :]]
-    claim = _claim(
-        request,
-        completion,
-        token_ids=tokens,
-        logprobs=logprobs,
-        finish_reason="length",
-        usage=Usage.of(completion.usage.prompt_tokens, len(tokens)),
-    )
-    verdict = verifier.verify_many([claim])[0]
+    verdict = verifier.verify_many([_eos_left_out(request, completion, beyond, at)])[0]
     assert ("skipped_eos", at) in {(f.code, f.position) for f in verdict.reasons}
 
 
 async def test_generating_on_after_an_end_of_sequence_fails(verifier, natural_end):
     request, completion, beyond = natural_end
-    tokens, logprobs = beyond.token_ids[:128], beyond.logprobs[:128]
-    claim = _claim(
-        request,
-        completion,
-        token_ids=tokens,
-        logprobs=logprobs,
-        finish_reason="length",
-        usage=Usage.of(completion.usage.prompt_tokens, len(tokens)),
-    )
+    claim = _length_claim(request, completion, beyond.token_ids[:128], beyond.logprobs[:128])
     verdict = verifier.verify_many([claim])[0]
     assert ("eos_inside", len(completion.token_ids) - 1) in {
         (f.code, f.position) for f in verdict.reasons
@@ -187,17 +188,7 @@ async def test_a_sampled_completion_that_skips_a_confident_end_of_sequence_fails
     assert completion.finish_reason == "stop"
     beyond = await engine.generate(dataclasses.replace(request, max_tokens=121, ignore_eos=True))
     at = len(completion.token_ids) - 1
-    tokens = [*beyond.token_ids[:at], *beyond.token_ids[at + 1 :]]
-    logprobs = [*beyond.logprobs[:at], *beyond.logprobs[at + 1 :]]
-    claim = _claim(
-        request,
-        completion,
-        token_ids=tokens,
-        logprobs=logprobs,
-        finish_reason="length",
-        usage=Usage.of(completion.usage.prompt_tokens, len(tokens)),
-    )
-    verdict = verifier.verify_many([claim])[0]
+    verdict = verifier.verify_many([_eos_left_out(request, completion, beyond, at)])[0]
     assert ("skipped_eos", at) in {(f.code, f.position) for f in verdict.reasons}
 
 
