@@ -57,15 +57,12 @@ def round_key(state: DevState, netuid: int, reveal_round: int) -> Keypair:
     return Keypair.create_from_seed(hashlib.sha256(material).digest(), crypto_type=ED25519)
 
 
-def reveal_target(state: DevState, netuid: int) -> dict:
+def reveal_target(state: DevState, subnet: Subnet) -> dict:
     """The round a commit made now must target, and that round's public key."""
-    subnet = state.subnets.get(netuid)
-    if subnet is None:
-        raise ChainError("SubnetNotExists", f"subnet {netuid} does not exist")
     reveal_round = current_epoch(subnet, state.block) + int(subnet.params["commit_reveal_period"])
     return {
         "round": reveal_round,
-        "public_key": round_key(state, netuid, reveal_round).ss58_address,
+        "public_key": round_key(state, subnet.netuid, reveal_round).ss58_address,
     }
 
 

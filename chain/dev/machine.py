@@ -113,8 +113,7 @@ class DevChain:
         return [[list(pair) for pair in pairs(n.weights)] for n in self._subnet(netuid).neurons]
 
     def reveal_key(self, netuid: int) -> dict:
-        self._subnet(netuid)
-        return reveal_target(self.state, netuid)
+        return reveal_target(self.state, self._subnet(netuid))
 
     def metagraph(self, netuid: int) -> dict:
         subnet = self._subnet(netuid)
