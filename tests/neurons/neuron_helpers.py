@@ -30,7 +30,6 @@ FAST_SUBNET = {
     "immunity_period": 0,
     "max_regs_per_block": 64,
     "serving_rate_limit": 0,
-    "max_validators": 2,
 }
 OWNER = dev_wallet("//Alice")
 # A fixed task secret makes the tasks, hence every answer and verdict, the same on every run.
@@ -101,9 +100,9 @@ async def make_subnet(models: TinyModels, tmp: Path) -> Subnet:
     network = f"dev:memory:neurons-{next(_chain_names)}"
     owner = chain.connect(network)
     netuid = await owner.create_subnet(OWNER)
-    for name, value in FAST_SUBNET.items():
-        await owner.set_hyperparameter(OWNER, netuid, name, value)
     validators = [dev_wallet("//Bob", f"//Bob//validator{i}") for i in range(2)]
+    for name, value in {**FAST_SUBNET, "max_validators": len(validators)}.items():
+        await owner.set_hyperparameter(OWNER, netuid, name, value)
     miners = [dev_wallet("//Charlie", f"//Charlie//miner{i}") for i in range(3)]
     for wallet in validators + miners:
         await owner.register(wallet, netuid)

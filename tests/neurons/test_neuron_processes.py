@@ -21,6 +21,7 @@ from pathlib import Path
 import bittensor
 import pytest
 from bittensor.keyfiles import Keypair
+from neuron_helpers import FAST_SUBNET, TEMPO
 
 import chain
 from chain import DevWallet, dev_wallet
@@ -29,7 +30,6 @@ REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
 POLL_S = 0.2
 BLOCK_TIME_S = "0.25"
-TEMPO = 10
 ALPHA = "0.2"
 # Above alpha / (1 - alpha): one more round cannot bring a score restarted from zero this high.
 KEPT_AT_LEAST = 0.3
@@ -85,15 +85,7 @@ async def prepare_subnet(network: str, validator: DevWallet, miner: DevWallet) -
     client = chain.connect(network)
     try:
         netuid = await client.create_subnet(owner)
-        params = {
-            "tempo": TEMPO,
-            "weights_rate_limit": 0,
-            "commit_reveal_weights_enabled": False,
-            "immunity_period": 0,
-            "max_regs_per_block": 64,
-            "serving_rate_limit": 0,
-        }
-        for name, value in params.items():
+        for name, value in FAST_SUBNET.items():
             await client.set_hyperparameter(owner, netuid, name, value)
         for wallet in (validator, miner):
             await client.register(wallet, netuid)
