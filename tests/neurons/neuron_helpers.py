@@ -1,4 +1,5 @@
-"""Helpers for the neuron tests: a subnet on an in-process dev chain, neurons, test backends.
+"""Helpers for the neuron tests: a subnet on an in-process dev chain, neurons, test backends,
+canned miner answers.
 
 Everything runs on 127.0.0.1 with port 0; every miner a test starts is stopped by the
 `subnet` fixture that owns it, also when the test fails.
@@ -17,6 +18,8 @@ from chain import DevWallet, dev_wallet
 from neurons.config import Config, load_config
 from neurons.miner import Miner, ServedModel, load_served_model
 from neurons.validator import Validator, load_checker
+from protocol import schemas as wire
+from protocol.client import Reply, Target
 
 HONEST_SEED = 0
 OTHER_SEED = 1  # another model: what the cheating miner serves
@@ -157,3 +160,26 @@ def slow(delay_s: float) -> Callable[[ServedModel], ServedModel]:
         )
 
     return wrap
+
+
+def proven_choice() -> wire.CompletionChoice:
+    """A two-token completion choice that carries its proof (token ids and logprobs)."""
+    entries = [wire.TokenLogprob(token="a", logprob=-0.1, token_id=97)] * 2
+    return wire.CompletionChoice(
+        text="aa",
+        finish_reason="length",
+        token_ids=[97, 97],
+        logprobs=wire.CompletionLogprobs(content=entries),
+    )
+
+
+def completion_reply(target: Target, choice: wire.CompletionChoice) -> Reply:
+    """A miner's answer of `choice` (3 prompt and 2 completion tokens, 0.5 s latency)."""
+    parsed = wire.Completion(
+        id="x",
+        created=0,
+        model="m",
+        choices=[choice],
+        usage=wire.Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5),
+    )
+    return Reply(target, 200, parsed, b"", {}, 0.5, 0.1)

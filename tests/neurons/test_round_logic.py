@@ -6,6 +6,7 @@ import math
 
 from hypothesis import given
 from hypothesis import strategies as st
+from neuron_helpers import completion_reply, proven_choice
 
 from inference.types import GenerationRequest, ModelOutOfMemory, Usage, Verdict, VerifyItem
 from neurons import checking, translate
@@ -54,14 +55,7 @@ def query() -> checking.Query:
 
 
 def reply(choice: wire.CompletionChoice) -> Reply:
-    parsed = wire.Completion(
-        id="x",
-        created=0,
-        model="m",
-        choices=[choice],
-        usage=wire.Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5),
-    )
-    return Reply(TARGET, 200, parsed, b"", {}, 0.5, 0.1)
+    return completion_reply(TARGET, choice)
 
 
 class PassAll:
@@ -95,27 +89,10 @@ def test_a_signed_answer_without_token_ids_is_proven_wrong():
 
 
 def test_an_answer_with_its_proof_goes_to_the_verifier():
-    entries = [wire.TokenLogprob(token="a", logprob=-0.1, token_id=97)] * 2
-    choice = wire.CompletionChoice(
-        text="aa",
-        finish_reason="length",
-        token_ids=[97, 97],
-        logprobs=wire.CompletionLogprobs(content=entries),
-    )
     checker = PassAll()
-    [result] = judge_round([query()], [reply(choice)], checker)
+    [result] = judge_round([query()], [reply(proven_choice())], checker)
     assert result.outcome == Outcome(True, 2, 0.5)
     assert checker.claims[0].item.token_ids == [97, 97]
-
-
-def proven_choice() -> wire.CompletionChoice:
-    entries = [wire.TokenLogprob(token="a", logprob=-0.1, token_id=97)] * 2
-    return wire.CompletionChoice(
-        text="aa",
-        finish_reason="length",
-        token_ids=[97, 97],
-        logprobs=wire.CompletionLogprobs(content=entries),
-    )
 
 
 class OutOfMemory(PassAll):

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from neuron_helpers import completion_reply, proven_choice
 
 from inference.types import GenerationRequest, ModelOutOfMemory
 from neurons import checking
@@ -31,21 +32,7 @@ def query(uid: int) -> Query:
 
 
 def answer(target: Target) -> Reply:
-    entries = [wire.TokenLogprob(token="a", logprob=-0.1, token_id=97)] * 2
-    choice = wire.CompletionChoice(
-        text="aa",
-        finish_reason="length",
-        token_ids=[97, 97],
-        logprobs=wire.CompletionLogprobs(content=entries),
-    )
-    parsed = wire.Completion(
-        id="x",
-        created=0,
-        model="m",
-        choices=[choice],
-        usage=wire.Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5),
-    )
-    return Reply(target, 200, parsed, b"", {}, 0.5, 0.1)
+    return completion_reply(target, proven_choice())
 
 
 class FakeClient:
