@@ -56,6 +56,7 @@ import chain  # noqa: E402
 from chain import AxonInfo, Metagraph  # noqa: E402
 from neurons import checking, rounds, translate  # noqa: E402
 from neurons.config import VALIDATOR, load_config  # noqa: E402
+from neurons.miner import decoder_of  # noqa: E402
 from neurons.tasks import round_seed  # noqa: E402
 from neurons.validator import Validator, load_checker  # noqa: E402
 from protocol import schemas as wire  # noqa: E402
@@ -366,7 +367,7 @@ async def precompute(spec: dict) -> dict[str, object]:
     engine = Engine.from_pretrained(
         spec["model"], config=EngineConfig(max_batch_size=PRECOMPUTE_BATCH, max_pending=pending)
     )
-    decode = engine.tokenizer.decode
+    decode = decoder_of(engine.tokenizer)
     bodies = [wire_body(task) for task in spec["tasks"]]
     completions = await asyncio.gather(
         *(engine.generate(translate.generation_request(body)) for body in bodies)
@@ -376,7 +377,7 @@ async def precompute(spec: dict) -> dict[str, object]:
     for body, completion in zip(bodies, completions, strict=True):
         chat = isinstance(body, wire.ChatCompletionRequest)
         make = translate.chat_response if chat else translate.text_response
-        answers[canonical(body)] = make(completion, spec["model"], lambda ids: decode(list(ids)))
+        answers[canonical(body)] = make(completion, spec["model"], decode)
     return answers
 
 
