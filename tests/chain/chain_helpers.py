@@ -107,6 +107,13 @@ def refused(code: str):
     return pytest.raises(ChainError, match=f"^{code}:")
 
 
+async def refused_call(awaitable, code: str) -> None:
+    """Await a chain call that must be refused with `code`."""
+    with pytest.raises(ChainError) as caught:
+        await awaitable
+    assert caught.value.code == code, caught.value
+
+
 REPO = Path(__file__).resolve().parents[2]
 NODE_START_TIMEOUT = 20.0
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from chain_helpers import ALICE, BOB, POOR, make_subnet, neuron, register_all, state_of
+from chain_helpers import (
+    ALICE,
+    BOB,
+    POOR,
+    make_subnet,
+    neuron,
+    refused_call,
+    register_all,
+    state_of,
+)
 
-from chain import ChainError
 from chain.types import RAO_PER_TAO
-
-
-async def refused(awaitable, code: str) -> ChainError:
-    with pytest.raises(ChainError) as caught:
-        await awaitable
-    assert caught.value.code == code, caught.value
-    return caught.value
 
 
 async def test_create_subnet_makes_the_owner_hotkey_uid_zero(harness):
@@ -27,7 +28,7 @@ async def test_create_subnet_makes_the_owner_hotkey_uid_zero(harness):
 
 async def test_create_subnet_refused_without_the_lock_cost(harness):
     c = harness.chain
-    await refused(c.create_subnet(POOR), "CannotAffordLockCost")
+    await refused_call(c.create_subnet(POOR), "CannotAffordLockCost")
 
 
 async def test_owner_sets_tempo_within_the_owner_range(harness):
@@ -41,7 +42,7 @@ async def test_non_owner_cannot_set_hyperparameters(harness):
     c = harness.chain
     netuid = await c.create_subnet(ALICE)
     before = await c.hyperparameters(netuid)
-    await refused(c.set_hyperparameter(BOB, netuid, "tempo", 720), "BadOrigin")
+    await refused_call(c.set_hyperparameter(BOB, netuid, "tempo", 720), "BadOrigin")
     assert await c.hyperparameters(netuid) == before
 
 
@@ -57,14 +58,14 @@ async def test_owner_below_the_tempo_range_is_refused(harness):
     c = harness.chain
     netuid = await c.create_subnet(BOB)
     before = await c.hyperparameters(netuid)
-    await refused(c.set_hyperparameter(BOB, netuid, "tempo", 10), "TempoOutOfBounds")
+    await refused_call(c.set_hyperparameter(BOB, netuid, "tempo", 10), "TempoOutOfBounds")
     assert await c.hyperparameters(netuid) == before
 
 
 async def test_owner_cannot_set_a_root_only_hyperparameter(harness):
     c = harness.chain
     netuid = await c.create_subnet(BOB)
-    await refused(c.set_hyperparameter(BOB, netuid, "kappa", 1000), "BadOrigin")
+    await refused_call(c.set_hyperparameter(BOB, netuid, "kappa", 1000), "BadOrigin")
     assert (await c.hyperparameters(netuid)).kappa == 32_767
 
 
@@ -98,19 +99,19 @@ async def test_registering_twice_is_refused_and_changes_nothing(harness):
     netuid = await make_subnet(c)
     await c.register(neuron(1), netuid)
     before = await state_of(c, netuid, BOB.coldkey.ss58_address)
-    await refused(c.register(neuron(1), netuid), "HotKeyAlreadyRegisteredInSubNet")
+    await refused_call(c.register(neuron(1), netuid), "HotKeyAlreadyRegisteredInSubNet")
     assert await state_of(c, netuid, BOB.coldkey.ss58_address) == before
 
 
 async def test_registering_on_a_missing_subnet_is_refused(harness):
-    await refused(harness.chain.register(neuron(1), 77), "SubnetNotExists")
+    await refused_call(harness.chain.register(neuron(1), 77), "SubnetNotExists")
 
 
 async def test_registering_without_the_burn_is_refused(harness):
     c = harness.chain
     netuid = await make_subnet(c)
     before = await state_of(c, netuid)
-    await refused(c.register(POOR, netuid), "NotEnoughBalanceToStake")
+    await refused_call(c.register(POOR, netuid), "NotEnoughBalanceToStake")
     assert await state_of(c, netuid) == before
 
 
@@ -119,7 +120,7 @@ async def test_only_max_regs_per_block_registrations_fit_in_a_block(harness):
     netuid = await make_subnet(c, max_regs_per_block=1)
     await c.register(neuron(1), netuid)
     before = await state_of(c, netuid, BOB.coldkey.ss58_address)
-    await refused(c.register(neuron(2), netuid), "TooManyRegistrationsThisBlock")
+    await refused_call(c.register(neuron(2), netuid), "TooManyRegistrationsThisBlock")
     assert await state_of(c, netuid, BOB.coldkey.ss58_address) == before
     await harness.mine(1)
     assert await c.register(neuron(2), netuid) == 2
@@ -128,7 +129,7 @@ async def test_only_max_regs_per_block_registrations_fit_in_a_block(harness):
 async def test_registration_can_be_switched_off(harness):
     c = harness.chain
     netuid = await make_subnet(c, registration_allowed=False)
-    await refused(c.register(neuron(1), netuid), "SubNetRegistrationDisabled")
+    await refused_call(c.register(neuron(1), netuid), "SubNetRegistrationDisabled")
 
 
 async def test_a_hotkey_of_another_coldkey_cannot_be_registered(harness):
@@ -138,7 +139,7 @@ async def test_a_hotkey_of_another_coldkey_cannot_be_registered(harness):
     other_netuid = await make_subnet(c)
     stolen = neuron(1, coldkey="//Charlie")
     stolen = type(stolen)(coldkey=stolen.coldkey, hotkey=neuron(1).hotkey)
-    await refused(c.register(stolen, other_netuid), "NonAssociatedColdKey")
+    await refused_call(c.register(stolen, other_netuid), "NonAssociatedColdKey")
 
 
 async def test_a_full_subnet_replaces_the_oldest_lowest_emission_neuron(harness):
@@ -191,14 +192,16 @@ async def test_serve_axon_refuses_bad_addresses(harness, ip, port, code):
     netuid = await make_subnet(c)
     await c.register(neuron(1), netuid)
     before = await state_of(c, netuid)
-    await refused(c.serve_axon(neuron(1), netuid, ip, port), code)
+    await refused_call(c.serve_axon(neuron(1), netuid, ip, port), code)
     assert await state_of(c, netuid) == before
 
 
 async def test_serve_axon_needs_a_registered_hotkey(harness):
     c = harness.chain
     netuid = await make_subnet(c)
-    await refused(c.serve_axon(neuron(9), netuid, "10.1.2.3", 8091), "HotKeyNotRegisteredInNetwork")
+    await refused_call(
+        c.serve_axon(neuron(9), netuid, "10.1.2.3", 8091), "HotKeyNotRegisteredInNetwork"
+    )
 
 
 async def test_serve_axon_is_rate_limited(harness):
@@ -208,7 +211,9 @@ async def test_serve_axon_is_rate_limited(harness):
     await harness.mine(1)
     await c.serve_axon(neuron(1), netuid, "10.1.2.3", 8091)
     before = await state_of(c, netuid)
-    await refused(c.serve_axon(neuron(1), netuid, "10.1.2.4", 8092), "ServingRateLimitExceeded")
+    await refused_call(
+        c.serve_axon(neuron(1), netuid, "10.1.2.4", 8092), "ServingRateLimitExceeded"
+    )
     assert await state_of(c, netuid) == before
     await harness.mine(5)
     await c.serve_axon(neuron(1), netuid, "10.1.2.4", 8092)
@@ -225,5 +230,5 @@ async def test_transfer_moves_tao_between_coldkeys(harness):
 
 async def test_transfer_beyond_the_balance_is_refused(harness):
     c = harness.chain
-    await refused(c.transfer(POOR, BOB.coldkey.ss58_address, 1), "InsufficientBalance")
+    await refused_call(c.transfer(POOR, BOB.coldkey.ss58_address, 1), "InsufficientBalance")
     assert await c.balance(POOR.coldkey.ss58_address) == 0

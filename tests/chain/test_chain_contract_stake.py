@@ -4,19 +4,21 @@ commit-reveal, on every chain kind that supports them."""
 from __future__ import annotations
 
 import pytest
-from chain_helpers import ALICE, BOB, POOR, make_subnet, neuron, register_all, state_of
+from chain_helpers import (
+    ALICE,
+    BOB,
+    POOR,
+    make_subnet,
+    neuron,
+    refused_call,
+    register_all,
+    state_of,
+)
 
-from chain import ChainError
 from chain.types import RAO_PER_TAO
 from incentive.emission import alpha_block_emission, split_block_emission
 
 HOTKEY = neuron(1).hotkey.ss58_address
-
-
-async def refused(awaitable, code: str) -> None:
-    with pytest.raises(ChainError) as caught:
-        await awaitable
-    assert caught.value.code == code, caught.value
 
 
 async def staked_subnet(harness) -> int:
@@ -56,7 +58,7 @@ async def test_add_stake_refusals_change_nothing(harness, wallet, netuid, hotkey
     c = harness.chain
     real = await staked_subnet(harness)
     before = await state_of(c, real, wallet.coldkey.ss58_address)
-    await refused(c.add_stake(wallet, netuid or real, hotkey, amount), code)
+    await refused_call(c.add_stake(wallet, netuid or real, hotkey, amount), code)
     assert await state_of(c, real, wallet.coldkey.ss58_address) == before
 
 
@@ -75,7 +77,7 @@ async def test_removing_more_than_is_staked_is_refused(harness):
     netuid = await staked_subnet(harness)
     await c.add_stake(BOB, netuid, HOTKEY, 1)
     before = await state_of(c, netuid, BOB.coldkey.ss58_address)
-    await refused(c.remove_stake(BOB, netuid, HOTKEY, 2), "NotEnoughStakeToWithdraw")
+    await refused_call(c.remove_stake(BOB, netuid, HOTKEY, 2), "NotEnoughStakeToWithdraw")
     assert await state_of(c, netuid, BOB.coldkey.ss58_address) == before
 
 
@@ -149,5 +151,5 @@ async def test_committing_again_within_the_rate_limit_is_refused(harness):
     await harness.mine(5)
     await c.set_weights(ALICE, netuid, [1], [1.0])
     before = await state_of(c, netuid)
-    await refused(c.set_weights(ALICE, netuid, [2], [1.0]), "CommittingWeightsTooFast")
+    await refused_call(c.set_weights(ALICE, netuid, [2], [1.0]), "CommittingWeightsTooFast")
     assert await state_of(c, netuid) == before

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from chain_helpers import ALICE, make_subnet, neuron, register_all, state_of
+from chain_helpers import ALICE, make_subnet, neuron, refused_call, register_all, state_of
 
 import chain
-from chain import ChainError
 
 VALIDATOR = neuron(1)
 MINERS = [neuron(2), neuron(3), neuron(4)]
-
-
-async def refused(awaitable, code: str) -> None:
-    with pytest.raises(ChainError) as caught:
-        await awaitable
-    assert caught.value.code == code, caught.value
 
 
 async def validator_subnet(harness, **params) -> int:
@@ -69,21 +62,21 @@ async def test_a_coldkey_cannot_set_weights(harness):
     netuid = await validator_subnet(harness)
     signed_by_coldkey = chain.DevWallet(coldkey=VALIDATOR.coldkey, hotkey=VALIDATOR.coldkey)
     before = await weights_state(harness, netuid)
-    await refused(
+    await refused_call(
         c.set_weights(signed_by_coldkey, netuid, [2], [1.0]), "HotKeyNotRegisteredInSubNet"
     )
     assert await weights_state(harness, netuid) == before
 
 
 async def test_weights_on_a_missing_subnet_are_refused(harness):
-    await refused(harness.chain.set_weights(VALIDATOR, 99, [1], [1.0]), "SubnetNotExists")
+    await refused_call(harness.chain.set_weights(VALIDATOR, 99, [1], [1.0]), "SubnetNotExists")
 
 
 async def test_a_neuron_without_permit_may_only_weight_itself(harness):
     c = harness.chain
     netuid = await validator_subnet(harness)
     before = await weights_state(harness, netuid)
-    await refused(c.set_weights(MINERS[0], netuid, [3], [1.0]), "NeuronNoValidatorPermit")
+    await refused_call(c.set_weights(MINERS[0], netuid, [3], [1.0]), "NeuronNoValidatorPermit")
     assert await weights_state(harness, netuid) == before
     await c.set_weights(MINERS[0], netuid, [2], [1.0])  # a self-weight needs no permit
 
@@ -92,7 +85,7 @@ async def test_an_old_version_key_is_refused(harness):
     c = harness.chain
     netuid = await validator_subnet(harness, weights_version=7)
     before = await weights_state(harness, netuid)
-    await refused(
+    await refused_call(
         c.set_weights(VALIDATOR, netuid, [2], [1.0], version_key=6), "IncorrectWeightVersionKey"
     )
     assert await weights_state(harness, netuid) == before
@@ -106,7 +99,7 @@ async def test_setting_weights_again_within_the_rate_limit_is_refused(harness):
     await c.set_hyperparameter(ALICE, netuid, "weights_rate_limit", 3)
     await c.set_weights(VALIDATOR, netuid, [2], [1.0])
     before = await weights_state(harness, netuid)
-    await refused(c.set_weights(VALIDATOR, netuid, [3], [1.0]), "SettingWeightsTooFast")
+    await refused_call(c.set_weights(VALIDATOR, netuid, [3], [1.0]), "SettingWeightsTooFast")
     assert await weights_state(harness, netuid) == before
     await harness.mine(3)
     await c.set_weights(VALIDATOR, netuid, [3], [1.0])
@@ -116,7 +109,7 @@ async def test_duplicate_uids_are_refused(harness):
     c = harness.chain
     netuid = await validator_subnet(harness)
     before = await weights_state(harness, netuid)
-    await refused(c.set_weights(VALIDATOR, netuid, [2, 2], [1, 1]), "DuplicateUids")
+    await refused_call(c.set_weights(VALIDATOR, netuid, [2, 2], [1, 1]), "DuplicateUids")
     assert await weights_state(harness, netuid) == before
 
 
@@ -124,7 +117,7 @@ async def test_uids_that_do_not_exist_are_refused(harness):
     c = harness.chain
     netuid = await validator_subnet(harness)
     before = await weights_state(harness, netuid)
-    await refused(c.set_weights(VALIDATOR, netuid, [2, 40], [1, 1]), "UidVecContainInvalidOne")
+    await refused_call(c.set_weights(VALIDATOR, netuid, [2, 40], [1, 1]), "UidVecContainInvalidOne")
     assert await weights_state(harness, netuid) == before
 
 
@@ -132,14 +125,16 @@ async def test_more_uids_than_the_subnet_has_are_refused(harness):
     c = harness.chain
     netuid = await validator_subnet(harness)
     uids = list(range(6))
-    await refused(c.set_weights(VALIDATOR, netuid, uids, [1] * 6), "UidsLengthExceedUidsInSubNet")
+    await refused_call(
+        c.set_weights(VALIDATOR, netuid, uids, [1] * 6), "UidsLengthExceedUidsInSubNet"
+    )
 
 
 async def test_fewer_weights_than_min_allowed_are_refused(harness):
     c = harness.chain
     netuid = await validator_subnet(harness, min_allowed_weights=3)
     before = await weights_state(harness, netuid)
-    await refused(c.set_weights(VALIDATOR, netuid, [2, 3], [1, 1]), "WeightVecLengthIsLow")
+    await refused_call(c.set_weights(VALIDATOR, netuid, [2, 3], [1, 1]), "WeightVecLengthIsLow")
     assert await weights_state(harness, netuid) == before
 
 
@@ -149,7 +144,7 @@ async def test_a_weight_above_max_weights_limit_is_refused(harness):
     netuid = await validator_subnet(harness)
     await c.set_hyperparameter(ALICE, netuid, "max_weights_limit", 32768)
     before = await weights_state(harness, netuid)
-    await refused(c.set_weights(VALIDATOR, netuid, [2, 3], [3, 1]), "MaxWeightExceeded")
+    await refused_call(c.set_weights(VALIDATOR, netuid, [2, 3], [3, 1]), "MaxWeightExceeded")
     assert await weights_state(harness, netuid) == before
     await c.set_weights(VALIDATOR, netuid, [2, 3], [1, 1])
 
@@ -157,14 +152,14 @@ async def test_a_weight_above_max_weights_limit_is_refused(harness):
 async def test_uids_and_weights_of_different_lengths_are_refused(harness):
     c = harness.chain
     netuid = await validator_subnet(harness)
-    await refused(c.set_weights(VALIDATOR, netuid, [2, 3], [1]), "WeightVecNotEqualSize")
+    await refused_call(c.set_weights(VALIDATOR, netuid, [2, 3], [1]), "WeightVecNotEqualSize")
 
 
 @pytest.mark.parametrize("weights", [[-1.0, 1.0], [float("nan"), 1.0], [0.0, 0.0]])
 async def test_unusable_weights_are_refused_before_signing(harness, weights):
     c = harness.chain
     netuid = await validator_subnet(harness)
-    await refused(c.set_weights(VALIDATOR, netuid, [2, 3], weights), "InvalidArgument")
+    await refused_call(c.set_weights(VALIDATOR, netuid, [2, 3], weights), "InvalidArgument")
 
 
 async def test_the_owner_hotkey_needs_no_permit(harness):

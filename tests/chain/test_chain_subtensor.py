@@ -9,7 +9,7 @@ import bittensor as bt
 import pytest
 from bittensor.result import ErrorCode
 from chain_fake_substrate import fake_subtensor_chain
-from chain_helpers import ALICE, BOB, EASY, neuron
+from chain_helpers import ALICE, BOB, EASY, neuron, refused_call
 
 import chain
 from chain import ChainError
@@ -21,12 +21,6 @@ SEED = b"subtensor adapter tests seed 32b"
 @pytest.fixture
 def sdk_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("BTCLI_TOKEN_SYMBOLS_CACHE", str(tmp_path / "symbols.json"))
-
-
-async def refused(awaitable, code: str) -> None:
-    with pytest.raises(ChainError) as caught:
-        await awaitable
-    assert caught.value.code == code, caught.value
 
 
 @pytest.mark.parametrize("network", ["finney", "test", "local", "ws://127.0.0.1:9944"])
@@ -88,7 +82,7 @@ async def test_the_sudo_key_sets_hyperparameters_through_sudo(sdk_cache):
 async def test_an_owner_asking_for_a_root_only_parameter_is_refused_before_signing(sdk_cache):
     c, fake = fake_subtensor_chain(SEED)
     netuid = await c.create_subnet(BOB)
-    await refused(c.set_hyperparameter(BOB, netuid, "weights_rate_limit", 1), "BadOrigin")
+    await refused_call(c.set_hyperparameter(BOB, netuid, "weights_rate_limit", 1), "BadOrigin")
     assert not any(name.startswith("submit AdminUtils") for name in fake.served)
     await c.close()
 
@@ -96,7 +90,9 @@ async def test_an_owner_asking_for_a_root_only_parameter_is_refused_before_signi
 async def test_a_parameter_without_a_runtime_setter_is_not_supported(sdk_cache):
     c, _ = fake_subtensor_chain(SEED)
     netuid = await c.create_subnet(ALICE)
-    await refused(c.set_hyperparameter(ALICE, netuid, "max_weights_limit", 100), "NotSupported")
+    await refused_call(
+        c.set_hyperparameter(ALICE, netuid, "max_weights_limit", 100), "NotSupported"
+    )
     await c.close()
 
 
