@@ -79,14 +79,7 @@ class Dev:
         netuid = self.tx(ALICE.coldkey, "register_network", hotkey=ALICE.hotkey.ss58_address)[
             "netuid"
         ]
-        settings = {
-            "max_regs_per_block": 64,
-            "immunity_period": 0,
-            "weights_rate_limit": 0,
-            "commit_reveal_weights_enabled": False,
-            **params,
-        }
-        for name, value in settings.items():
+        for name, value in {**EASY, **params}.items():
             self.tx(ALICE.coldkey, "set_hyperparameter", netuid=netuid, name=name, value=value)
         return netuid
 
