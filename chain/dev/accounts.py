@@ -75,8 +75,7 @@ def transfer(state: DevState, coldkey: str, args: dict) -> dict:
 
 
 def _check_stake_target(state: DevState, netuid: int, hotkey: str, amount: int) -> None:
-    if netuid not in state.subnets:
-        raise ChainError("SubnetNotExists", f"subnet {netuid} does not exist")
+    state.existing_subnet(netuid)
     if amount < MIN_STAKE_RAO:
         raise ChainError(
             "AmountTooLow", f"stake moves must be at least {MIN_STAKE_RAO} RAO, got {amount}"

@@ -81,9 +81,7 @@ def commit_timelocked_weights(state: DevState, hotkey: str, args: dict) -> dict:
     ciphertext = A.hex_bytes(args, "commit", MAX_COMMIT_BYTES)
     reveal_round = A.integer(args, "reveal_round")
     version = A.integer(args, "commit_reveal_version", high=A.U16_MAX)
-    subnet = state.subnets.get(netuid)
-    if subnet is None:
-        raise ChainError("MechanismDoesNotExist", f"subnet {netuid} does not exist")
+    subnet = state.existing_subnet(netuid, "MechanismDoesNotExist")
     if not subnet.params["commit_reveal_weights_enabled"]:
         raise ChainError(
             "CommitRevealDisabled", f"subnet {netuid} has commit-reveal off: set weights directly"

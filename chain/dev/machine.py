@@ -97,10 +97,7 @@ class DevChain:
     def _subnet(self, netuid: object):
         if isinstance(netuid, bool) or not isinstance(netuid, int):
             raise ChainError(INVALID_ARGUMENT, f"netuid must be an integer, got {netuid!r}")
-        subnet = self.state.subnets.get(netuid)
-        if subnet is None:
-            raise ChainError("SubnetNotExists", f"subnet {netuid} does not exist")
-        return subnet
+        return self.state.existing_subnet(netuid)
 
     def hyperparameters(self, netuid: int) -> dict:
         subnet = self._subnet(netuid)

@@ -78,9 +78,7 @@ def burned_register(state: DevState, coldkey: str, args: dict) -> dict:
         raise ChainError(
             "RegistrationNotPermittedOnRootSubnet", "netuid 0 is the root network; pick a subnet"
         )
-    subnet = state.subnets.get(netuid)
-    if subnet is None:
-        raise ChainError("SubnetNotExists", f"subnet {netuid} does not exist")
+    subnet = state.existing_subnet(netuid)
     params = subnet.params
     if not params["registration_allowed"]:
         raise ChainError("SubNetRegistrationDisabled", f"subnet {netuid} has registration off")
@@ -139,9 +137,7 @@ def serve_axon(state: DevState, hotkey: str, args: dict) -> dict:
     ip_type = A.integer(args, "ip_type", high=U8_MAX)
     protocol = A.optional_integer(args, "protocol", 4, high=U8_MAX)
     version = A.optional_integer(args, "version", 0, high=U32_MAX)
-    subnet = state.subnets.get(netuid)
-    if subnet is None:
-        raise ChainError("SubnetNotExists", f"subnet {netuid} does not exist")
+    subnet = state.existing_subnet(netuid)
     if hotkey not in subnet.uids:
         raise ChainError(
             "HotKeyNotRegisteredInNetwork",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from chain.dev.params import GenesisConfig, default_params
 from chain.dev.rows import empty_row, pairs, row_from_pairs
+from chain.errors import ChainError
 
 STATE_FORMAT = 1
 
@@ -119,6 +120,13 @@ class DevState:
 
     def copy(self) -> DevState:
         return copy.deepcopy(self)
+
+    def existing_subnet(self, netuid: int, code: str = "SubnetNotExists") -> Subnet:
+        """The subnet, or refused with `code` (calls name a missing subnet differently)."""
+        subnet = self.subnets.get(netuid)
+        if subnet is None:
+            raise ChainError(code, f"subnet {netuid} does not exist")
+        return subnet
 
     def hotkey_stake(self, netuid: int, hotkey: str) -> int:
         return sum(self.stake.get((netuid, hotkey), {}).values())

@@ -61,9 +61,7 @@ def set_hyperparameter(
     key (the dev chain's rule); True/False force it (how `Sudo.sudo` wrapping is modelled)."""
     netuid = A.integer(args, "netuid", high=A.U16_MAX)
     name = A.text(args, "name")
-    subnet = state.subnets.get(netuid)
-    if subnet is None:
-        raise ChainError("SubnetDoesNotExist", f"subnet {netuid} does not exist")
+    subnet = state.existing_subnet(netuid, "SubnetDoesNotExist")
     rule = PARAMS.get(name)
     if rule is None:
         raise ChainError(

@@ -63,9 +63,7 @@ def apply_weights(
         raise ChainError(
             "WeightVecNotEqualSize", f"{len(uids)} uids but {len(values)} weights: pair them up"
         )
-    subnet = state.subnets.get(netuid)
-    if subnet is None:
-        raise ChainError("MechanismDoesNotExist", f"subnet {netuid} does not exist")
+    subnet = state.existing_subnet(netuid, "MechanismDoesNotExist")
     if len(uids) > subnet.n:
         raise ChainError(
             "UidsLengthExceedUidsInSubNet",
