@@ -17,7 +17,7 @@ from loguru import logger as log
 from chain.dev.machine import DevChain
 from chain.dev.signing import Transaction
 from chain.dev.state import DevState
-from chain.dev.store import BLOCK, CHECKPOINT_EVERY, TX, Store
+from chain.dev.store import TX, Store
 from chain.errors import INVALID_ARGUMENT, STORE_FAILED, ChainError
 
 MAX_WAIT_SECONDS = 30.0  # longest a wait_for_block long-poll is held before it answers
@@ -100,10 +100,7 @@ class DevChainService:
     def _produce(self) -> dict:
         report = self.machine.produce_block()
         if self.store is not None:
-            report["durable"] = self.store.append(BLOCK, {"block": report["block"]})
-            self.store.blocks_since_checkpoint += 1
-            if self.store.blocks_since_checkpoint >= CHECKPOINT_EVERY:
-                self.store.checkpoint(self.state)
+            report["durable"] = self.store.append_block(self.state)
         waiters, self._block_waiters = self._block_waiters, []
         for waiter in waiters:
             if not waiter.done():

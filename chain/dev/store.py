@@ -144,6 +144,15 @@ class Store:
         self.next_seq += 1
         return done
 
+    def append_block(self, state: DevState) -> asyncio.Future:
+        """Log the block `state` has just produced, and every CHECKPOINT_EVERY blocks queue a
+        checkpoint of it; the returned future resolves once the block's row is durable."""
+        done = self.append(BLOCK, {"block": state.block})
+        self.blocks_since_checkpoint += 1
+        if self.blocks_since_checkpoint >= CHECKPOINT_EVERY:
+            self.checkpoint(state)
+        return done
+
     def checkpoint(self, state: DevState) -> None:
         """Queue a checkpoint of `state` as of the last appended row."""
         self._enqueue(_Op("checkpoint", self.next_seq - 1, json.dumps(state.to_dict())))
