@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from chain.types import AxonInfo, Hyperparameters, Metagraph, activity_cutoff
+from chain.types import NEVER_SERVED, AxonInfo, Hyperparameters, Metagraph, activity_cutoff
 
 # Hyperparameter name (the SDK's) -> SubtensorModule storage item, keyed by netuid.
 HYPERPARAMETER_STORAGE: dict[str, str] = {
@@ -101,7 +101,7 @@ def hyperparameters_from_storage(netuid: int, stored: dict) -> Hyperparameters:
 
 def _axon(raw) -> AxonInfo:
     if not isinstance(raw, dict) or not raw.get("port"):
-        return AxonInfo(ip="0.0.0.0", port=0)
+        return NEVER_SERVED
     ip_type = int(raw.get("ip_type") or 4)
     number = int(raw.get("ip") or 0)
     ip = ipaddress.IPv4Address(number) if ip_type == 4 else ipaddress.IPv6Address(number)

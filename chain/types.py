@@ -77,6 +77,9 @@ class AxonInfo:
         return f"http://{host}:{self.port}"
 
 
+NEVER_SERVED = AxonInfo(ip="0.0.0.0", port=0)  # what a chain reports for a uid with no axon
+
+
 def _frozen_array(values, dtype) -> np.ndarray:
     array = np.array(values, dtype=dtype)
     array.setflags(write=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from dataclasses import asdict
 
 from chain.dev import accounts, registration, subnets
 from chain.dev.coinbase import produce_block
@@ -20,6 +21,7 @@ from chain.dev.signing import Transaction, verify
 from chain.dev.state import DevState
 from chain.dev.weights import set_weights
 from chain.errors import FUTURE, INVALID_ARGUMENT, STALE, UNKNOWN_CALL, ChainError
+from chain.types import NEVER_SERVED
 
 CallFn = Callable[[DevState, str, dict], dict]
 
@@ -140,7 +142,7 @@ class DevChain:
 
 def _axon_dict(axon) -> dict:
     if axon is None:
-        return {"ip": "0.0.0.0", "port": 0, "ip_type": 4, "protocol": 4, "version": 0, "block": 0}
+        return asdict(NEVER_SERVED)
     ip = ipaddress.IPv4Address(axon.ip) if axon.ip_type == 4 else ipaddress.IPv6Address(axon.ip)
     return {
         "ip": str(ip),
