@@ -1,6 +1,6 @@
 """The pieces of one round: tasks the model can take, one query per task, each answer judged.
 
-    tasks = fitting_tasks(seed, len(uids), max_tokens, model, checker.fits)
+    tasks = fitting_tasks(seed, len(uids), max_tokens, model, checker.fits, source)
     queries = build_queries(metagraph, uids, tasks)
     replies = await send_queries(client, queries, timeout_s)   # concurrent, one deadline each
     results = judge_round(queries, replies, checker)           # CPU work: run it in a thread
@@ -33,7 +33,7 @@ from chain import Metagraph
 from inference.types import MALFORMED, GenerationRequest, ModelOutOfMemory
 from neurons import translate
 from neurons.rewards import Outcome
-from neurons.tasks import CHAT, Task, make_task
+from neurons.tasks import CHAT, SYNTHETIC, Task, TaskSource, make_task
 from protocol import schemas as wire
 from protocol.client import EpistulaClient, Failure, Reply, Target
 
@@ -157,15 +157,21 @@ def wire_request(task: Task, model: str) -> translate.WireRequest:
 
 
 def fitting_tasks(
-    seed: int, count: int, max_tokens: int, model: str, fits: Callable[[GenerationRequest], bool]
+    seed: int,
+    count: int,
+    max_tokens: int,
+    model: str,
+    fits: Callable[[GenerationRequest], bool],
+    source: TaskSource = SYNTHETIC,
 ) -> list[tuple[translate.WireRequest, GenerationRequest]]:
-    """`count` tasks from `seed` that the validator's model can take (context, chat template)."""
+    """`count` tasks from `seed` and `source` that the validator's model can take (context,
+    chat template)."""
     rng = random.Random(seed)
     chosen: list[tuple[translate.WireRequest, GenerationRequest]] = []
     for _ in range(count + MAX_TASK_REDRAWS):
         if len(chosen) == count:
             break
-        body = wire_request(make_task(rng, max_tokens), model)
+        body = wire_request(make_task(rng, max_tokens, source), model)
         request = translate.generation_request(body)
         if fits(request):
             chosen.append((body, request))

@@ -58,7 +58,7 @@ from neurons.config import VALIDATOR, Config, ConfigError, load_config
 from neurons.metrics import NeuronMetrics
 from neurons.rewards import round_rewards
 from neurons.state import StateError, ValidatorState, load_state, move_aside, save_state
-from neurons.tasks import new_secret, round_seed
+from neurons.tasks import SYNTHETIC, TaskSource, new_secret, round_seed
 from neurons.verifying import VERIFY_MEMORY_ADVICE, RoundReport
 from protocol.client import EpistulaClient
 
@@ -92,6 +92,8 @@ class Validator(Neuron):
         self.scores = MovingAverageScores(0, config.validator.alpha)
         self.hyperparameters: Hyperparameters | None = None
         self.model_name = config.model.name or ""
+        # Where round prompts come from (neurons/tasks.py); a gateway mixes organic ones in.
+        self.task_source: TaskSource = SYNTHETIC
         # One thread: the verifier's model work never blocks the loop, nor runs twice at once.
         self.verifier_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier")
 
@@ -211,7 +213,12 @@ class Validator(Neuron):
         targets = [uid for uid in uids for _ in range(per_miner)]
         seed = round_seed(self.state.task_secret, round_index, block)
         tasks = checking.fitting_tasks(
-            seed, len(targets), self.config.validator.max_tokens, self.model_name, self.checker.fits
+            seed,
+            len(targets),
+            self.config.validator.max_tokens,
+            self.model_name,
+            self.checker.fits,
+            self.task_source,
         )
         queries = checking.build_queries(metagraph, targets, tasks)
         answers = await verifying.query_and_verify(
