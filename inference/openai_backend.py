@@ -7,8 +7,10 @@
 
 For miners who outgrow the built-in engine: run vLLM (or another server with the same
 extensions) and point this at it. Chat requests go to ``/chat/completions``, text prompts to
-``/completions``, with ``temperature``, ``top_p``, ``seed``, ``stop``, ``max_tokens`` and
-``ignore_eos`` passed through.
+``/completions``, with ``temperature``, ``top_p``, ``seed`` (a random one when the request has
+none), ``stop``, ``max_tokens`` and ``ignore_eos`` passed through. The server must sample with
+the subnet's sampler: vLLM does with ``--logits-processors inference.vllm_sampler:SubnetSampler``,
+and inference.sampler_probe checks it.
 
 What verification needs, and which server features it relies on:
 - per-token logprobs of the raw model distribution (``logprobs``/``top_logprobs``; vLLM's
@@ -26,6 +28,7 @@ goes wrong raises BackendError.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import Any
@@ -34,6 +37,7 @@ import httpx
 
 from inference.types import (
     FINISH_REASONS,
+    MAX_SEED,
     Completion,
     GenerationRequest,
     InvalidRequest,
@@ -119,8 +123,9 @@ class OpenAIBackend:
             "return_token_ids": True,
             "return_tokens_as_token_ids": True,
         }
-        if request.seed is not None:
-            payload["seed"] = request.seed
+        # Always a seed: the server's sampler (inference.vllm_sampler) samples only seeded
+        # requests with the subnet's sampler.
+        payload["seed"] = secrets.randbelow(MAX_SEED + 1) if request.seed is None else request.seed
         if request.stop:
             payload["stop"] = list(request.stop)
         if request.ignore_eos:

@@ -22,7 +22,7 @@ import secrets
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from inference.sampler import MAX_SEED
+from inference.types import MAX_SEED
 from neurons import task_text
 
 SEED_BYTES = 8

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from inference.sampler import MAX_SEED
+from inference.types import MAX_SEED
 from neurons.tasks import CHAT, TEXT, Task, make_task, make_tasks, new_secret, round_seed
 
 # The bar: no prompt repeats among this many drawn tasks.
