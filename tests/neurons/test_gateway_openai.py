@@ -42,6 +42,8 @@ async def test_streamed_chat_arrives_in_chunks_with_usage(served):
     usage = [c.usage for c in chunks if c.usage is not None]
     tokens = [c for c in chunks if c.choices and c.choices[0].delta.content is not None]
     assert len(usage) == 1 and usage[0].completion_tokens == len(tokens)
+    await served.gateway.settle()  # the whole stream, put together, is verified
+    assert served.gateway.tally.verified == {"pass": 1}
 
 
 async def test_text_completion_and_its_stream(served):
@@ -59,6 +61,8 @@ async def test_text_completion_and_its_stream(served):
         )
         pieces = [chunk.choices[0].text async for chunk in stream if chunk.choices]
     assert "".join(pieces) == whole.choices[0].text
+    await served.gateway.settle()
+    assert served.gateway.tally.verified == {"pass": 2}
 
 
 async def test_models_lists_the_served_model(served):
