@@ -36,8 +36,8 @@ def create_gateway_app(gateway: Gateway, max_body_bytes: int = DEFAULT_MAX_BODY_
 
     async def completion(request: Request, chat: bool) -> Response:
         raw = await read_body_limited(request, max_body_bytes)
-        if isinstance(raw, Refused):
-            return errors.bad_request(raw.message, code=raw.code).response()
+        if isinstance(raw, Refused):  # 413 for a body over the limit
+            return errors.ApiError(raw.status, raw.message, code=raw.code).response()
         return await gateway.complete(raw, request.headers.get("authorization"), chat)
 
     @app.post("/v1/chat/completions")

@@ -9,6 +9,7 @@ import pytest
 
 from neurons.gateway.cli import cost_per_million
 from neurons.gateway.limits import WINDOW_S, KeyLimiter
+from neurons.gateway.metrics import MinuteTally
 from neurons.gateway.organic import OrganicPrompts
 from neurons.gateway.routing import COOLDOWN_S, FAILURES_TO_OPEN, Candidate, Router
 from neurons.gateway.store import FILE_NAME, GatewayStore, StoreError
@@ -171,3 +172,19 @@ def test_organic_pool_mixes_its_share_with_the_fallback():
 def test_cost_per_million_tokens_from_a_gpu_hour_price():
     assert cost_per_million(3.6, 1000.0) == pytest.approx(1.0)
     assert cost_per_million(3.6, 0.0) is None
+
+
+def test_the_minute_line_sums_up_requests_speed_miners_and_checks():
+    tally = MinuteTally(
+        served=3,
+        errors={"invalid_api_key": 1},
+        completion_tokens=120,
+        retries=1,
+        ttft_s=[0.2, 0.4, 0.3],
+        per_uid={4: 2, 5: 1},
+        verified={"pass": 1},
+    )
+    assert tally.line(60.0) == (
+        "gateway | 3 served (1 invalid_api_key), 120 tokens (2.0/s), ttft p50 0.300 s, "
+        "1 retries | miners uid 4: 2, uid 5: 1 | verified 1 pass"
+    )

@@ -8,6 +8,7 @@ from gateway_helpers import give_scores, new_key, openai, serve_gateway
 from neuron_helpers import CountingBackend, ServedModel
 
 from neurons.gateway.store import GatewayStore
+from protocol.server import DEFAULT_MAX_BODY_BYTES
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
 
@@ -114,3 +115,23 @@ async def test_no_scored_miner_is_503_with_retry_after(served):
     assert caught.value.status_code == 503
     assert int(caught.value.response.headers["retry-after"]) >= 1
     assert calls(served) == 0
+
+
+async def test_a_body_over_the_size_limit_is_413_and_never_read_whole(served):
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{served.base_url}/chat/completions",
+            headers={"Authorization": f"Bearer {served.key}"},
+            content=b"x" * (DEFAULT_MAX_BODY_BYTES + 1),
+        )
+    assert response.status_code == 413
+    assert "at most" in response.json()["error"]["message"]
+    assert calls(served) == 0
+
+
+async def test_metrics_page_counts_refusals_by_code(served):
+    with pytest.raises(openai.AuthenticationError):
+        await ask(served, key="sk-subnet-wrong")
+    async with httpx.AsyncClient() as http:
+        page = (await http.get(served.base_url.removesuffix("/v1") + "/metrics")).text
+    assert 'gateway_requests_total{outcome="invalid_api_key"} 1.0' in page
