@@ -1,6 +1,6 @@
 """Sending one organic request to a miner, and to another when that one fails.
 
-    forwarder = Forwarder(client, router, settings, metrics)
+    forwarder = Forwarder(clients, router, settings, metrics)
     answer = await forwarder.answer(candidates, path, body, request, response_model)
     stream = await forwarder.open_stream(candidates, path, body, chunk_model)
 
@@ -11,12 +11,17 @@ goes to the next miner, up to `attempts` miners. A stream is committed to a mine
 first token arrives: before that, nothing has reached the user, so a retry is invisible; after
 it, a failure ends the user's stream with an error event. The calls are the validator's own
 signed calls (protocol.client), so a miner cannot tell them from its synthetic tasks.
+
+The calls take turns over several clients of the same key: httpcore's connection pool does
+work quadratic in its number of connections on every request (protocol/client.py), and many
+concurrent streams to one miner would otherwise all sit in one pool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -100,16 +105,21 @@ _END = object()
 
 
 class Forwarder:
+    """Tries miners for one request at a time; see the module docstring."""
+
     def __init__(
         self,
-        client: EpistulaClient,
+        clients: Sequence[EpistulaClient],
         router: Router,
         settings: Settings,
         metrics: GatewayMetrics,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.client = client
+        if not clients:
+            raise ValueError("the forwarder needs at least one client")
+        self.clients = list(clients)
+        self._turn = itertools.cycle(self.clients)
         self.router = router
         self.settings = settings
         self.metrics = metrics
@@ -141,7 +151,7 @@ class Forwarder:
         """A whole (non-streamed) answer, from the first miner that gives one with its proof."""
         attempts = Attempts()
         while (pick := self._next(candidates, attempts)) is not None:
-            reply = await self.client.call(
+            reply = await next(self._turn).call(
                 pick.target,
                 path,
                 body,
@@ -172,7 +182,7 @@ class Forwarder:
         while (pick := self._next(candidates, attempts)) is not None:
             queue: asyncio.Queue = asyncio.Queue()
             call = asyncio.create_task(
-                self.client.stream(
+                next(self._turn).stream(
                     pick.target,
                     path,
                     body,

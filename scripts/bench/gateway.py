@@ -297,8 +297,13 @@ class Direct:
 
 class ViaGateway:
     def __init__(self, port: int, key: str) -> None:
+        from protocol.client import KEEPALIVE_EXPIRY_S
+
+        # Idle connections dropped before the server would drop them (as protocol.client does).
         limits = httpx.Limits(
-            max_connections=CONCURRENCY * 2, max_keepalive_connections=CONCURRENCY * 2
+            max_connections=CONCURRENCY * 2,
+            max_keepalive_connections=CONCURRENCY * 2,
+            keepalive_expiry=KEEPALIVE_EXPIRY_S,
         )
         self.http = httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}/v1",
