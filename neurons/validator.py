@@ -21,6 +21,11 @@ limit), checked after every round and at every metagraph sync, so they keep to t
 schedule while a long round is in flight; a refused attempt is logged with the chain's error
 and retried at the next check, and the scores stay. The state is saved atomically after every
 round, after weights are set and on shutdown, and loaded at start before anything is saved.
+
+With `--gateway.port` the validator also serves the OpenAI-compatible gateway for paying users
+(neurons/gateway/, `subnet gateway`): it routes organic requests to miners by this validator's
+scores, signs them with its hotkey, verifies a share with its verifier, and a proven-wrong
+organic answer is folded into the scores like a failed round (`fold_organic`).
 """
 
 from __future__ import annotations
