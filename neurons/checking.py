@@ -35,7 +35,7 @@ from neurons import translate
 from neurons.rewards import Outcome
 from neurons.tasks import CHAT, SYNTHETIC, Task, TaskSource, make_task
 from protocol import schemas as wire
-from protocol.client import EpistulaClient, Failure, Reply, Target
+from protocol.client import EpistulaClient, Failure, Reply, StreamReply, Target
 
 VERIFIED = "verified"
 # The detail of an answer left out of the scores: the validator could not verify it.
@@ -225,7 +225,9 @@ def screen(query: Query, reply: Reply | Failure) -> Result | translate.Claim:
         return _result(query, reply, f"no_proof: {exc}")
 
 
-def judged(query: Query, reply: Reply, claim: translate.Claim, verdict: str) -> Result:
+def judged(
+    query: Query, reply: Reply | StreamReply, claim: translate.Claim, verdict: str
+) -> Result:
     """The result of an answer the checker judged (`verdict`: VERIFIED or why it failed)."""
     return _result(query, reply, verdict, claim.completion_tokens)
 
@@ -243,9 +245,11 @@ def unverified(query: Query, reply: Reply, claim: translate.Claim, why: str) -> 
     )
 
 
-def _result(query: Query, reply: Reply | Failure, detail: str, tokens: int = 0) -> Result:
+def _result(
+    query: Query, reply: Reply | StreamReply | Failure, detail: str, tokens: int = 0
+) -> Result:
     verified = detail == VERIFIED
-    answered = isinstance(reply, Reply)
+    answered = not isinstance(reply, Failure)  # a signed answer (whole or streamed) came back
     outcome = Outcome(verified, tokens, reply.latency_s if verified else None)
     return Result(
         query.uid, query.target.hotkey, outcome, detail, answered, answered and not verified

@@ -129,6 +129,19 @@ class ValidatorConfig:
 
 
 @dataclass(frozen=True)
+class GatewayConfig:
+    port: int | None
+    ip: str
+    path: str | None
+    verify_share: float
+    organic_share: float
+    first_token_timeout: float
+    timeout: float
+    attempts: int
+    gpu_hour_price: float | None
+
+
+@dataclass(frozen=True)
 class Config:
     role: str
     netuid: int
@@ -141,6 +154,7 @@ class Config:
     neuron: NeuronConfig
     miner: MinerConfig
     validator: ValidatorConfig
+    gateway: GatewayConfig
     sources: Mapping[str, str]  # option key -> "flag", "env", "file" or "default"
 
     @property
@@ -160,6 +174,12 @@ class Config:
             / "validator_state.json"
         )
 
+    def gateway_path(self) -> Path:
+        """The gateway's folder: the option, or `gateway/` beside the default state file."""
+        if self.gateway.path:
+            return Path(self.gateway.path).expanduser()
+        return gateway_folder(self.wallet.name, self.wallet.hotkey, self.netuid)
+
     def announced_ip(self) -> str:
         """Where validators should reach this miner; on a real network the user must say."""
         if self.axon.external_ip:
@@ -170,6 +190,13 @@ class Config:
             f"--axon.external_ip is required on network {self.subtensor.network!r}: give the "
             "public address validators can reach this miner at (or set SUBNET_AXON_EXTERNAL_IP)"
         )
+
+
+def gateway_folder(wallet_name: str, hotkey: str, netuid: int) -> Path:
+    """Where a validator's gateway keeps its SQLite file unless `--gateway.path` says."""
+    return (
+        Path(DEFAULT_STATE_DIR).expanduser() / wallet_name / hotkey / f"netuid{netuid}" / "gateway"
+    )
 
 
 def options_for(role: str) -> tuple[Option, ...]:
@@ -337,5 +364,6 @@ def load_config(
         neuron=NeuronConfig(**tree["neuron"]),
         miner=MinerConfig(**tree["miner"]),
         validator=ValidatorConfig(**tree["validator"]),
+        gateway=GatewayConfig(**tree["gateway"]),
         sources=sources,
     )

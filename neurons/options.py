@@ -75,6 +75,10 @@ def _fraction(value: Any) -> str | None:
     return None if 0 < value <= 1 else "must be in (0, 1]"
 
 
+def _share(value: Any) -> str | None:
+    return None if 0 <= value <= 1 else "must be between 0 and 1"
+
+
 def _speed_share(value: Any) -> str | None:
     # The speed share must not exceed the share for being correct (see neurons/rewards.py).
     if 0 <= value <= MAX_SPEED_WEIGHT:
@@ -306,6 +310,76 @@ OPTIONS: tuple[Option, ...] = (
         "secret mixed into the task seed so miners cannot predict tasks (prefer the env var)",
         roles=V,
         default_text="random, kept in the state file",
+    ),
+    # -- the validator's OpenAI-compatible gateway (neurons/gateway/)
+    Option(
+        "gateway.port",
+        int,
+        None,
+        "serve the OpenAI-compatible gateway for paying users on this port (0: any free port)",
+        V,
+        _optional_port,
+        default_text="off; 8000 for `subnet gateway`",
+    ),
+    Option("gateway.ip", str, "127.0.0.1", "address the gateway binds to", roles=V),
+    Option(
+        "gateway.path",
+        str,
+        None,
+        "folder of the gateway's SQLite file (API keys, usage, miner speeds)",
+        roles=V,
+        default_text=f"{DEFAULT_STATE_DIR}/WALLET/HOTKEY/netuidN/gateway",
+    ),
+    Option(
+        "gateway.verify_share",
+        float,
+        0.1,
+        "share of organic answers verified (off the request path) with the validator's model",
+        V,
+        _share,
+    ),
+    Option(
+        "gateway.organic_share",
+        float,
+        0.25,
+        "share of synthetic tasks whose prompt is a recent organic prompt (never keys or user "
+        "fields), so synthetic and organic traffic come from one distribution",
+        V,
+        _share,
+    ),
+    Option(
+        "gateway.first_token_timeout",
+        float,
+        10.0,
+        "seconds a miner has to send its first token before the request is retried elsewhere",
+        V,
+        _positive,
+    ),
+    Option(
+        "gateway.timeout",
+        float,
+        60.0,
+        "seconds a miner has to finish one answer",
+        V,
+        _positive,
+    ),
+    Option(
+        "gateway.attempts",
+        int,
+        3,
+        "miners one request may be tried on (an error, a refusal or no first token in time "
+        "moves it to the next)",
+        V,
+        _positive,
+    ),
+    Option(
+        "gateway.gpu_hour_price",
+        float,
+        None,
+        "what one GPU hour costs you, to report the cost per million tokens in "
+        "`subnet gateway usage`",
+        V,
+        _non_negative,
     ),
 )
 OPTIONS_BY_KEY = {option.key: option for option in OPTIONS}

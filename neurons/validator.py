@@ -21,6 +21,11 @@ limit), checked after every round and at every metagraph sync, so they keep to t
 schedule while a long round is in flight; a refused attempt is logged with the chain's error
 and retried at the next check, and the scores stay. The state is saved atomically after every
 round, after weights are set and on shutdown, and loaded at start before anything is saved.
+
+With `--gateway.port` the validator also serves the OpenAI-compatible gateway for paying users
+(neurons/gateway/, `subnet gateway`): it routes organic requests to miners by this validator's
+scores, signs them with its hotkey, verifies a share with its verifier, and a proven-wrong
+organic answer is folded into the scores like a failed round (`fold_organic`).
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ from neurons.base import (
     setup_logging,
 )
 from neurons.config import VALIDATOR, Config, ConfigError, load_config
+from neurons.gateway.app import GatewayPortInUse, GatewayServer, open_gateway
+from neurons.gateway.store import StoreError
 from neurons.metrics import NeuronMetrics
 from neurons.rewards import round_rewards
 from neurons.state import StateError, ValidatorState, load_state, move_aside, save_state
@@ -96,6 +103,10 @@ class Validator(Neuron):
         self.task_source: TaskSource = SYNTHETIC
         # One thread: the verifier's model work never blocks the loop, nor runs twice at once.
         self.verifier_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier")
+        # Hotkeys whose latest judged answer (synthetic or organic) failed verification: the
+        # gateway routes no organic request to them until they verify again.
+        self.failed_verification: set[str] = set()
+        self.gateway: GatewayServer | None = None
 
     # -- state ----------------------------------------------------------------------------
 
@@ -290,6 +301,18 @@ class Validator(Neuron):
         )
         if self.config.validator.reset_on_failure:
             self.scores.reset([r.uid for r in kept if r.proven_wrong])
+        for r in kept:
+            if r.proven_wrong:
+                self.failed_verification.add(r.hotkey)
+            elif r.detail == checking.VERIFIED:
+                self.failed_verification.discard(r.hotkey)
+
+    def fold_organic(self, result: checking.Result) -> None:
+        """An organic answer the gateway verified. Proven wrong, it counts exactly as a failed
+        round does (a zero reward, and the reset); verified, it changes no score: organic
+        traffic follows routing, so it is no fair sample of the miners' speed."""
+        if result.proven_wrong:
+            self._fold([result], {result.uid: 0.0})
 
     def _count(self, report: RoundReport) -> None:
         m = self.metrics
@@ -321,6 +344,30 @@ class Validator(Neuron):
         await self.check_start()
         self.start_metrics()
         self.save()
+        await self.start_gateway()
+
+    async def start_gateway(self) -> None:
+        """Serve the OpenAI-compatible gateway when `--gateway.port` is given."""
+        port = self.config.gateway.port
+        if port is None:
+            return
+        try:
+            self.gateway = open_gateway(self, self.config)
+            await self.gateway.start(self.config.gateway.ip, port)
+        except (GatewayPortInUse, StoreError) as exc:
+            raise StartupError(str(exc)) from exc
+        self.log.info(
+            "gateway serving {} at http://{}:{}/v1 (keys in {})",
+            self.model_name,
+            self.config.gateway.ip,
+            self.gateway.port,
+            self.gateway.gateway.store.path,
+        )
+
+    async def stop_gateway(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.stop()
+            self.gateway = None
 
     async def run(self) -> None:
         sync: asyncio.Task | None = None
@@ -341,6 +388,7 @@ class Validator(Neuron):
                 sync.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sync
+            await self.stop_gateway()
             self.save()
             await self.client.aclose()
             self.verifier_thread.shutdown(wait=False, cancel_futures=True)

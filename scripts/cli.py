@@ -16,6 +16,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "devchain": ("chain.dev.node", "the dev chain node on 127.0.0.1:9946"),
     "miner": ("neurons.miner", "run a miner neuron"),
     "validator": ("neurons.validator", "run a validator neuron"),
+    "gateway": (
+        "neurons.gateway.cli",
+        "the OpenAI-compatible gateway (a validator serving it), its API keys and usage",
+    ),
     "owner": ("scripts.owner", "subnet owner tools: create, set, show"),
     "simulate": (
         "scripts.simulate",

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import chain as chain_api
 from chain import ChainError, Metagraph
-from scripts.localnet_chain import Subnet, build_subnet
+from scripts.localnet_chain import CHEATER, VALIDATOR, Subnet, build_subnet
 from scripts.localnet_options import (
+    GATEWAY_READY,
     PROCESSES,
     SUMMARY,
     Options,
@@ -40,6 +41,7 @@ from scripts.localnet_options import (
     prepare_out,
     python,
 )
+from scripts.localnet_organic import OrganicTraffic, gateway_figures
 from scripts.localnet_procs import (
     HOST,
     Child,
@@ -71,6 +73,31 @@ MODEL_BUILD_S = 300.0
 # Every miner must be serving within this long after the neurons start.
 NEURONS_READY_S = 240.0
 BLOCK_WAIT_S = 5.0
+# The organic user's request in flight at the end gets this long to finish.
+TRAFFIC_STOP_S = 5.0
+
+
+def create_gateway_key(folder: Path) -> str:
+    """The demo user's API key, in the gateway's store (no limits)."""
+    from neurons.gateway.store import GatewayStore
+
+    store = GatewayStore.open(folder)
+    try:
+        return store.create_key("localnet", requests_per_minute=0, tokens_per_minute=0)[1]
+    finally:
+        store.close()
+
+
+def organic_line(user, figures) -> str:
+    """One line on the organic traffic: what the user got and what the gateway verified."""
+    ttft = f"{user.ttft_p50_s:.2f} s" if user.ttft_p50_s is not None else "-"
+    checked = figures.verified.get("pass", 0) + figures.verified.get("fail", 0)
+    return (
+        f"organic (openai client -> gateway): {user.answered} answered, "
+        f"{user.completion_tokens} tokens, time to first token p50 {ttft}, "
+        f"{checked} verified ({figures.verified_share:.0%}), "
+        f"{figures.verified.get('fail', 0)} caught wrong"
+    )
 
 
 class Run:
@@ -90,6 +117,13 @@ class Run:
         self.metagraph: Metagraph | None = None
         self.first_paid_s: float | None = None
         self.serving_s: float | None = None  # when every miner was serving
+        # Organic traffic: a user of the gateway that the first validator serves.
+        self.gateway_key: str | None = None
+        self.gateway_url: str | None = None
+        self.traffic: OrganicTraffic | None = None
+        self.traffic_task: asyncio.Task | None = None
+        self.traffic_stop = asyncio.Event()
+        self.organic = None  # the gateway's figures (neurons.gateway.metrics.OrganicFigures)
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -151,12 +185,56 @@ class Run:
         return subnet
 
     def start_neurons(self, subnet: Subnet, network: str) -> None:
+        gateway = next(s for s in subnet.neurons if s.role == VALIDATOR)
+        self.gateway_key = create_gateway_key(self.opts.gateway_path)
         for spec in subnet.neurons:
-            argv = neuron_argv(spec, self.opts, subnet, network)
+            argv = neuron_argv(spec, self.opts, subnet, network, gateway=spec is gateway)
             self.neurons.append(
                 self.started_child(Child(spec.name, argv, self.log(spec.name)).start())
             )
         self.view.say(f"started {len(self.neurons)} neurons; logs in {self.opts.out / 'logs'}")
+        self.traffic_task = asyncio.create_task(self.organic_user(gateway.name))
+
+    async def organic_user(self, validator: str) -> None:
+        """Once the gateway is up, send it requests with the openai client until the end."""
+        child = next(c for c in self.neurons if c.name == validator)
+        line = await wait_for_line(child, GATEWAY_READY, NEURONS_READY_S)
+        self.gateway_url = line.split(" at ", 1)[1].split()[0]
+        self.view.say(f"gateway of {validator} at {self.gateway_url}: organic requests start")
+        self.traffic = OrganicTraffic(
+            self.gateway_url, self.gateway_key or "", str(self.opts.model)
+        )
+        await self.traffic.run(self.traffic_stop)
+
+    async def read_organic(self) -> None:
+        if self.gateway_url is not None:
+            self.organic = await gateway_figures(self.gateway_url) or self.organic
+
+    def organic_by_name(self, subnet: Subnet) -> dict[str, int] | None:
+        if self.organic is None:
+            return None
+        return {s.name: self.organic.per_uid.get(s.uid, 0) for s in subnet.neurons if s.is_miner}
+
+    def organic_caption(self, subnet: Subnet) -> str | None:
+        if self.organic is None or self.traffic is None:
+            return None
+        per_miner = self.organic_by_name(subnet) or {}
+        roles = {s.name: s.role for s in subnet.neurons}
+        shares = ", ".join(
+            f"{name}{' (cheater)' if roles[name] == CHEATER else ''} {n}"
+            for name, n in per_miner.items()
+        )
+        return f"{organic_line(self.traffic.user, self.organic)}; answered by {shares}"
+
+    async def stop_traffic(self) -> None:
+        self.traffic_stop.set()
+        if self.traffic_task is not None:
+            task, self.traffic_task = self.traffic_task, None
+            if not task.done():
+                await asyncio.wait({task}, timeout=TRAFFIC_STOP_S)
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     def check_stop(self) -> None:
         if self.stop.is_set():
@@ -166,6 +244,8 @@ class Run:
         crashed = first_crashed([c for c in (self.chain_node, *self.neurons) if c is not None])
         if crashed is not None:
             raise crashed.failure()
+        if self.traffic_task is not None and self.traffic_task.done():
+            self.traffic_task.result()  # a gateway that never came up fails the run
 
     async def watch(self, subnet: Subnet) -> None:
         """Follow the chain block by block until the run's epochs are done."""
@@ -207,20 +287,34 @@ class Run:
                 block, epoch, min(done, opts.epochs), opts.epochs, next_at - block, phase
             )
             title = f"subnet {subnet.netuid} at block {block}, epoch {epoch}"
-            self.view.show(
-                subnet_table(metagraph, specs, totals(self.rows), title),
-                progress,
+            await self.read_organic()
+            table = subnet_table(
+                metagraph, specs, totals(self.rows), title, self.organic_caption(subnet)
             )
+            self.view.show(table, progress)
             if done >= opts.epochs:
                 return
 
-    def finish(self, subnet: Subnet) -> None:
-        """Final metagraph, CSV and plot."""
+    async def finish(self, subnet: Subnet) -> None:
+        """Final metagraph, organic traffic, CSV and plot."""
         assert self.metagraph is not None
+        await self.stop_traffic()
+        await self.read_organic()
         specs = [subnet.owner, *subnet.neurons]
-        table = subnet_table(self.metagraph, specs, totals(self.rows), "final metagraph")
+        table = subnet_table(
+            self.metagraph,
+            specs,
+            totals(self.rows),
+            "final metagraph",
+            self.organic_caption(subnet),
+        )
         self.view.say("")
         self.view.console.print(table)
+        if self.organic is not None:
+            self.view.say(
+                "the gateway routes organic requests only to miners with a verified score; a "
+                "failed verification, synthetic or organic, resets it"
+            )
         self.write_results(subnet)
 
     def write_results(self, subnet: Subnet) -> None:
@@ -239,13 +333,34 @@ class Run:
             "first_paid_s": self.first_paid_s,
             "elapsed_s": self.elapsed(),
             "emission_tao": totals(self.rows),
+            "organic": self.organic_summary(subnet),
         }
         (self.opts.out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
         self.view.say(f"wrote {csv_path}, {png_path} and {self.opts.out / SUMMARY}")
 
+    def organic_summary(self, subnet: Subnet) -> dict | None:
+        """The organic traffic of the run: the user's side and the gateway's."""
+        if self.traffic is None:
+            return None
+        user = self.traffic.user
+        figures = self.organic
+        return {
+            "answered": user.answered,
+            "failed": user.failed,
+            "completion_tokens": user.completion_tokens,
+            "ttft_p50_s": user.ttft_p50_s,
+            "gateway_served": figures.served if figures else 0,
+            "verified": figures.verified if figures else {},
+            "verified_share": figures.verified_share if figures else 0.0,
+            "per_miner": self.organic_by_name(subnet) or {},
+        }
+
     async def close(self, keep_chain: bool) -> None:
         """Stop the neurons, then the chain (unless kept); every stop happens before any await,
         so a second Ctrl-C cannot leave a process behind."""
+        self.traffic_stop.set()
+        if self.traffic_task is not None:
+            self.traffic_task.cancel()
         stop_all(self.helpers + self.neurons)
         node = self.chain_node
         if node is not None and keep_chain and node.exit_code() is None:
@@ -275,7 +390,7 @@ async def run_localnet(opts: Options, view: View, stop: asyncio.Event | None = N
         run.start_neurons(subnet, network)
         with view:
             await run.watch(subnet)
-        run.finish(subnet)
+        await run.finish(subnet)
         succeeded = True
         view.say(f"done in {run.elapsed():.0f} s")
         return EXIT_OK

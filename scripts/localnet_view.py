@@ -36,14 +36,21 @@ class Progress:
 
 
 def subnet_table(
-    metagraph: Metagraph, neurons: list[NeuronSpec], totals: dict[str, float], title: str
+    metagraph: Metagraph,
+    neurons: list[NeuronSpec],
+    totals: dict[str, float],
+    title: str,
+    caption: str | None = None,
 ) -> Table:
     """One row per neuron; fits 80 columns. Emission: what the last epoch paid (alpha, in TAO
-    units), and its total over the run. (A neuron process that ends stops the run, so the
-    table has no process column: the run reports it.)"""
+    units), and its total over the run; `caption` (the organic traffic) goes under it. (A
+    neuron process that ends stops the run, so the table has no process column: the run
+    reports it.)"""
     table = Table(
         title=title,
         title_justify="left",
+        caption=caption,
+        caption_justify="left",
         box=box.SIMPLE_HEAVY,
         padding=(0, 1),
         collapse_padding=True,

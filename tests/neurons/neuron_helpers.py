@@ -8,7 +8,9 @@ Everything runs on 127.0.0.1 with port 0; every miner a test starts is stopped b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,3 +185,15 @@ def completion_reply(target: Target, choice: wire.CompletionChoice) -> Reply:
         usage=wire.Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5),
     )
     return Reply(target, 200, parsed, b"", {}, 0.5, 0.1)
+
+
+@contextlib.contextmanager
+def silent_server():
+    """A TCP server that accepts connections and never answers: a hung miner."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
