@@ -72,6 +72,7 @@ def judge(
         max_logprob_diff=max(abs(d) for d in diffs),
         mean_logprob_diff=sum(diffs) / len(diffs),
         prompt_tokens=len(prompt_ids),
+        near_ties=sum(c != t for c, t in zip(evidence.choice_ids, tokens, strict=True)),
     )
 
 

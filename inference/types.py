@@ -234,6 +234,14 @@ class VerifyConfig:
     # up to this much (nats), and the choice it must match is among the tokens kept under
     # every such move (inference.sampler.sampler_evidence).
     nucleus_slack: float = 0.15
+    # Near-ties (tokens that are not exactly the sampler's choice, inside the margin or not)
+    # above this share of a miner's last ``near_tie_window`` tokens mark it as sampling some
+    # other way (neurons/near_ties.py). Honest miners measured at most 0.86 % (bfloat16, batch
+    # 16, 2 threads; float16 0.09 %, float32 0); over 4,096 tokens 1.5 % is 4.4 standard
+    # deviations above that. Cheats measured (tests/inference/test_detection_matrix.py):
+    # dynamic int8 3.0 %, weights with 1e-2 noise 1.7 %, greedy for sampled 15.6 %.
+    near_tie_share: float = 0.015
+    near_tie_window: int = 4096
     # Verify at most this many tokens (prompt + completion, padded) per forward pass.
     max_batch_tokens: int = 16384
     # The fixed cost of one forward pass, counted in padded tokens: verify_many groups
@@ -245,6 +253,10 @@ class VerifyConfig:
         for name in ("logprob_tolerance", "bias_tolerance"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 < self.near_tie_share <= 1:
+            raise ValueError(f"near_tie_share must be in (0, 1], got {self.near_tie_share}")
+        if self.near_tie_window < 1:
+            raise ValueError(f"near_tie_window must be at least 1, got {self.near_tie_window}")
         for name in ("sampler_margin", "nucleus_slack"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -281,8 +293,12 @@ class Verdict:
 
     ``ranks`` (1 = the verifier's most likely token) and ``logprobs`` are the verifier's, one
     per completion token. ``max_logprob_diff`` is the largest |claimed - verifier| and
-    ``mean_logprob_diff`` the signed mean of claimed - verifier. A malformed completion
-    (``Verdict.malformed``) has no ranks or logprobs, and NaN differences: nothing was compared.
+    ``mean_logprob_diff`` the signed mean of claimed - verifier. ``near_ties`` counts the
+    tokens that are not exactly the sampler's choice on the verifier's logits, whether inside
+    the margin or not: honest miners in other precisions have a few (inference.calibrate's
+    ``exact_share``), a miner that samples otherwise has many, so validators watch their share
+    over many answers (neurons/near_ties.py). A malformed completion (``Verdict.malformed``)
+    has no ranks or logprobs, and NaN differences: nothing was compared.
     """
 
     reasons: tuple[Finding, ...]
@@ -291,6 +307,7 @@ class Verdict:
     max_logprob_diff: float
     mean_logprob_diff: float
     prompt_tokens: int
+    near_ties: int = 0
 
     @classmethod
     def malformed(cls, message: str) -> Verdict:
