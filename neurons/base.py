@@ -123,23 +123,24 @@ def loading_model(config: Config, what: str = "model") -> Iterator[dict[str, str
     One line says what is loading, a progress line runs meanwhile (on a terminal), and one
     line says how long it took. Hugging Face's own progress bars are switched off: a neuron's
     log is one line per event."""
-    from transformers.utils import logging as transformers_logging
-
-    from inference.types import ModelLoadError
-
-    transformers_logging.disable_progress_bar()
     model = config.model
-    limit_model_threads(config)
     logger.info("loading {} {} (device {}, dtype {})", what, model.name, model.device, model.dtype)
     started = time.monotonic()
-    try:
-        with progress_line(f"loading {what} {model.name}"):
+    with progress_line(f"loading {what} {model.name}"):
+        # Importing torch and transformers is seconds of the load: inside the progress line.
+        from transformers.utils import logging as transformers_logging
+
+        from inference.types import ModelLoadError
+
+        transformers_logging.disable_progress_bar()
+        limit_model_threads(config)
+        try:
             yield {
                 "device": None if model.device == "auto" else model.device,
                 "dtype": None if model.dtype == "auto" else model.dtype,
             }
-    except (ModelLoadError, OSError, ValueError) as exc:
-        raise StartupError(f"--model {model.name}: {exc}") from exc
+        except (ModelLoadError, OSError, ValueError) as exc:
+            raise StartupError(f"--model {model.name}: {exc}") from exc
     logger.info("{} {} loaded in {:.1f} s", what, model.name, time.monotonic() - started)
 
 

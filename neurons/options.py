@@ -252,7 +252,7 @@ OPTIONS: tuple[Option, ...] = (
         "logging.trace",
         bool,
         False,
-        "trace logs: debug logs and every step of a request",
+        "trace logs: the most detailed level (loguru's TRACE, below debug)",
         env_aliases=("BT_LOGGING_TRACE",),
     ),
     Option(

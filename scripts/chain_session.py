@@ -16,6 +16,7 @@ from chain import Chain, ChainError
 from chain.dev.accounts import dev_address
 from chain.dev.params import GenesisConfig
 from chain.types import rao_to_tao, to_rao
+from scripts.owner_rules import AMOUNTS, shown
 
 DEV_PREFIXES = ("dev:memory", "dev://")
 REAL_NETWORKS = ("finney", "test")
@@ -150,7 +151,8 @@ class ChainSession:
         self, wallet, netuid: int, name: str, value: int | bool, as_sudo: bool
     ) -> PlanView:
         signer = wallet.coldkeypub.ss58_address
-        effect = f"set {name} = {value} on subnet {netuid}"
+        unit = " TAO" if name in AMOUNTS else ""
+        effect = f"set {name} = {shown(name, value)}{unit} on subnet {netuid}"
         if self.is_dev:
             return PlanView(f"set hyperparameter {name}", signer, 0.0, [effect])
         if as_sudo:

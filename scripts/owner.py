@@ -38,6 +38,7 @@ from scripts.chain_cli import (
 )
 from scripts.chain_session import ChainSession
 from scripts.owner_rules import (
+    AMOUNTS,
     SUDO,
     Change,
     OwnerInputError,
@@ -46,6 +47,7 @@ from scripts.owner_rules import (
     refusal_hint,
     role_of,
     settable_names,
+    shown,
     who_may_set,
     wrong_wallet_message,
 )
@@ -133,14 +135,19 @@ async def cmd_set(args, owner: ChainSession, out: Output) -> int:
     for column in ("hyperparameter", "was", "now"):
         table.add_column(column)
     for change in changes:
-        table.add_row(change.name, str(change.old), str(change.new))
+        unit = " TAO" if change.name in AMOUNTS else ""
+        was, now = shown(change.name, change.old), shown(change.name, change.new)
+        table.add_row(change.name, f"{was}{unit}", f"{now}{unit}")
     out.table(table)
     out.data({"dry_run": False, "changes": _changes_json(changes)})
     return EXIT_OK
 
 
 def _changes_json(changes: list[Change]) -> list[dict]:
-    return [{"name": c.name, "old": c.old, "new": c.new} for c in changes]
+    """Each change as a person reads it (amounts in TAO)."""
+    return [
+        {"name": c.name, "old": shown(c.name, c.old), "new": shown(c.name, c.new)} for c in changes
+    ]
 
 
 def hyperparameter_table(params: Hyperparameters) -> Table:
@@ -149,11 +156,8 @@ def hyperparameter_table(params: Hyperparameters) -> Table:
         table.add_column(column)
     for name in Hyperparameters.names():
         value = getattr(params, name)
-        if name in ("burn", "min_burn", "max_burn"):
-            shown = f"{value} RAO ({rao_to_tao(value):g} TAO)"
-        else:
-            shown = str(value)
-        table.add_row(name, shown, who_may_set(name))
+        text = f"{rao_to_tao(value):g} TAO" if name in AMOUNTS else str(value)
+        table.add_row(name, text, who_may_set(name))
     return table
 
 

@@ -43,8 +43,6 @@ CSV_HEADER = (
 )
 # The reading averages the last quarter of the epochs: bonds have settled by then.
 SETTLED_SHARE = 0.25
-# Pay "follows quality" when the rank correlation of quality and incentive is above this.
-FOLLOWS_QUALITY = 0.9
 
 
 def load_scenario_data(spec: str) -> dict:
@@ -149,8 +147,13 @@ def emission_table(result: SimulationResult) -> Table:
     return table
 
 
-def _ranks(values: np.ndarray) -> np.ndarray:
-    return np.argsort(np.argsort(values)).astype(np.float64)
+def _inversion(neurons, earned: np.ndarray, miners: list[int]) -> tuple[int, int] | None:
+    """A pair of miners (worse, better) where the worse one earned more, if there is one."""
+    for better in miners:
+        for worse in miners:
+            if neurons[better].quality > neurons[worse].quality and earned[worse] > earned[better]:
+                return worse, better
+    return None
 
 
 def _share(part: float, whole: float) -> str:
@@ -180,13 +183,19 @@ def reading(result: SimulationResult) -> list[str]:
         f"{_share(earned[top], mined)} of the miners' share; {neurons[bottom].name} (quality "
         f"{neurons[bottom].quality:g}) least, {_share(earned[bottom], mined)}"
     )
-    if len(miners) > 2:
-        quality = np.array([neurons[u].quality for u in miners])
-        rho = float(np.corrcoef(_ranks(quality), _ranks(earned[miners]))[0, 1])
-        verdict = "follows" if rho > FOLLOWS_QUALITY else "does not follow"
+    inversion = _inversion(neurons, earned, miners)
+    if inversion is None:
         lines.append(
-            f"  pay {verdict} quality (rank correlation {rho:.2f}): validators weigh what they "
-            "measure, and consensus pays each miner what most of the stake agrees it is worth"
+            "  pay follows quality (no miner earned more than a better one): validators weigh "
+            "what they measure, and consensus pays each miner what most of the stake agrees "
+            "it is worth"
+        )
+    else:
+        worse, better = (neurons[u] for u in inversion)
+        lines.append(
+            f"  pay does not follow quality: {worse.name} (quality {worse.quality:g}) earned "
+            f"more than {better.name} (quality {better.quality:g}); look at the validators "
+            "that weigh them"
         )
     stake = np.array([n.stake for n in neurons], dtype=np.float64)
     staked = stake[validators].sum()

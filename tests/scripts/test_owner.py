@@ -290,3 +290,23 @@ def test_a_connection_failure_names_the_networks_endpoint():
     message, status = chain_failure(ChainError("ConnectionError", "offline"), ChainSession("test"))
     assert message.startswith("cannot reach test (wss://test.finney.opentensor.ai:443): offline")
     assert status == EXIT_FAILED
+
+
+async def test_burn_amounts_are_set_and_shown_in_tao(capsys):
+    network = fresh_network()
+    netuid = await created_subnet(network)
+    capsys.readouterr()
+    argv = ["set", "--network", network, "--netuid", str(netuid), "--wallet.uri", "//Bob"]
+    assert await run([*argv, "min_burn", "0.25", "--json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["changes"] == [
+        {"name": "min_burn", "old": 0.0005, "new": 0.25}
+    ]
+    assert (await params_of(network, netuid)).min_burn == 250_000_000
+
+
+async def test_a_burn_amount_that_is_not_a_number_is_refused(capsys):
+    network = fresh_network()
+    netuid = await created_subnet(network)
+    argv = ["set", "--network", network, "--netuid", str(netuid), "--wallet.uri", "//Bob"]
+    assert await run([*argv, "max_burn", "lots"]) == EXIT_USAGE
+    assert "max_burn is an amount: give TAO" in capsys.readouterr().err

@@ -3,6 +3,10 @@ and defaults, and the chain's activity cutoff."""
 
 from __future__ import annotations
 
+import re
+import shlex
+from pathlib import Path
+
 import pytest
 
 from chain.dev.params import PARAMS
@@ -17,6 +21,9 @@ from incentive.simulation import (
 )
 from incentive.types import EpochParams
 from scripts.owner_rules import settable_names
+from scripts.simulate import main as simulate_main
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_simulated_hyperparameter_is_one_subnet_owner_set_takes():
@@ -37,3 +44,18 @@ def test_the_activity_cutoff_is_the_chains(factor, tempo):
     data = builtin("honest")
     data["hyperparameters"] = {"tempo": tempo, "activity_cutoff_factor": factor}
     assert parse_scenario(data).params.activity_cutoff_blocks == activity_cutoff(factor, tempo)
+
+
+def test_the_readmes_scenario_example_runs_as_written(tmp_path, monkeypatch, capsys):
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Simulating a subnet") :]
+    section = section[: section.index("\n## ")]
+    scenario = re.search(r"```yaml\n(.*?)```", section, re.DOTALL).group(1)
+    command = re.findall(r"```bash\n(subnet simulate [^\n]*mine\.yaml[^\n]*)\n```", section)[0]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.yaml").write_text(scenario)
+    words = shlex.split(command)
+    assert words[:2] == ["subnet", "simulate"]
+    assert simulate_main(words[2:]) == 0
+    assert (tmp_path / "runs" / "simulate-mine" / "epochs.csv").exists()
+    assert "friend, boosted by colluders" in " ".join(capsys.readouterr().out.split())
