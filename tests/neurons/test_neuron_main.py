@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import bittensor
 import pytest
+from rich.console import Console
 
 import chain
 from chain import dev_wallet
@@ -136,3 +138,25 @@ def test_logging_dir_keeps_the_log_in_a_file_from_its_first_line(tmp_path):
     assert "starting miner (subnetkit" in first
     assert "on dev:memory, netuid 1, wallet nobody/default" in first
     assert "subnet wallet create --wallet.name nobody" in text
+
+
+def test_a_model_load_says_what_loads_and_how_long_it_took(log_lines, tmp_path):
+    config = miner.load_config("miner", ["--model", str(tmp_path)], env={})
+    with base.loading_model(config):
+        pass
+    logged = "".join(log_lines)
+    assert f"loading model {tmp_path} (device auto, dtype auto)" in logged
+    assert f"model {tmp_path} loaded in " in logged
+
+
+def test_the_progress_line_runs_on_a_terminal_and_is_gone_after():
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=80)
+    with base.progress_line("loading model m", console):
+        pass
+    assert "loading model m" in out.getvalue()
+
+
+def test_subnet_version_prints_the_version(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("subnetkit ")
