@@ -149,7 +149,7 @@ def test_a_model_load_says_what_loads_and_how_long_it_took(log_lines, tmp_path):
     assert f"model {tmp_path} loaded in " in logged
 
 
-def test_the_progress_line_runs_on_a_terminal_and_is_gone_after():
+def test_the_progress_line_shows_on_a_terminal():
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=80)
     with base.progress_line("loading model m", console):
