@@ -12,7 +12,9 @@ which verifies answers in batches as they arrive, from the same `screen`, `judge
 `unverified`.
 
 A miner that times out, refuses, cannot be reached, returns a bad signature or a response
-without its proof (token ids, logprobs) fails without any model work (`screen`). Answers that
+without its proof (token ids, logprobs) fails without any model work (`screen`). A refusal the
+miner signed for this request carries its reason (`caller_without_validator_permit`, ...):
+the result's `refusal` and detail name it, so the validator counts and logs it per reason. Answers that
 arrive are verified by `inference.Verifier.verify_many`, which fails a malformed answer alone
 and verifies the others in the same pass.
 
@@ -26,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from chain import Metagraph
@@ -118,6 +120,7 @@ class Result:
     answered: bool  # a signed answer came back (verified or not)
     proven_wrong: bool  # a signed answer failed verification: proof of a wrong answer
     left_out: bool = False  # not judged for a fault of the validator's: no score this round
+    refusal: str | None = None  # the miner's signed reason for refusing, if it refused
 
 
 def per_miner(results: Sequence[Result]) -> list[Result]:
@@ -135,7 +138,9 @@ def per_miner(results: Sequence[Result]) -> list[Result]:
     for uid, group in grouped.items():
         verified = all(r.outcome.verified for r in group)
         judged = [r for r in group if not r.left_out]
-        failure = next((r.detail for r in judged if r.detail != VERIFIED), None)
+        first_failed = next((r for r in judged if r.detail != VERIFIED), None)
+        failure = first_failed.detail if first_failed is not None else None
+        refusal = first_failed.refusal if first_failed is not None else None
         left_out = failure is None and len(judged) < len(group)
         if left_out:
             failure = next(r.detail for r in group if r.left_out)
@@ -145,7 +150,9 @@ def per_miner(results: Sequence[Result]) -> list[Result]:
         answered = any(r.answered for r in group)
         wrong = any(r.proven_wrong for r in group)
         detail = failure or VERIFIED
-        combined.append(Result(uid, group[0].hotkey, outcome, detail, answered, wrong, left_out))
+        combined.append(
+            Result(uid, group[0].hotkey, outcome, detail, answered, wrong, left_out, refusal)
+        )
     return combined
 
 
@@ -217,6 +224,9 @@ async def send_queries(
 def screen(query: Query, reply: Reply | Failure) -> Result | translate.Claim:
     """The result of a call that brought nothing to verify, or the claim its answer makes."""
     if isinstance(reply, Failure):
+        if reply.refusal is not None and reply.error is not None:
+            result = _result(query, reply, f"{reply.refusal}: {reply.error.message}")
+            return replace(result, refusal=reply.refusal)
         status = f" {reply.status}" if reply.status is not None else ""
         return _result(query, reply, f"{reply.reason.value}{status}")
     try:

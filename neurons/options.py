@@ -3,6 +3,11 @@
 From this table come the flags, the environment variable names (`SUBNET_` + the dotted name
 upper-cased, `.` -> `_`), the keys of the YAML config file and the `--help` text (see
 neurons/config.py, which resolves them into a typed `Config`).
+
+Operators arrive with flags and variables from the subnet template and btcli (and the
+bittensor SDK's `BT_*` variables). Where one of those means the same thing as an option here,
+it is that option's alias: `--subtensor.chain_endpoint ws://...` is `--subtensor.network`,
+`BT_WALLET_NAME` is `SUBNET_WALLET_NAME`. Each alias names where it comes from below.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chain.api import network_problem
 from neurons.rewards import DEFAULT_SPEED_WEIGHT, MAX_SPEED_WEIGHT
 
 ENV_PREFIX = "SUBNET_"
@@ -39,6 +45,8 @@ class Option:
     # Validation: returns an error text (what is wrong and what is allowed) or None.
     check: Callable[[Any], str | None] | None = None
     default_text: str | None = None  # shown in --help when the default is computed later
+    aliases: tuple[str, ...] = ()  # other flags for the same option (template, btcli)
+    env_aliases: tuple[str, ...] = ()  # other variables for it (bittensor's BT_*), in order
 
     @property
     def flag(self) -> str:
@@ -86,6 +94,10 @@ def _speed_share(value: Any) -> str | None:
     return f"must be between 0 and {MAX_SPEED_WEIGHT:g}"
 
 
+def _network(value: Any) -> str | None:
+    return network_problem(value)
+
+
 def _choice(*allowed: str) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         return None if value in allowed else f"must be one of {', '.join(allowed)}"
@@ -96,6 +108,12 @@ def _choice(*allowed: str) -> Callable[[Any], str | None]:
 V = frozenset({VALIDATOR})
 M = frozenset({MINER})
 
+# Where the aliases come from. The subnet template (opentensor/bittensor-subnet-template,
+# template/utils/config.py) and the bittensor SDK 9.x (bittensor/core/settings.py DEFAULTS,
+# bittensor/core/config.py) give the dotted flags and BT_* variables; btcli 9.x gives the
+# dashed wallet flags and --network (see chain/btcli.py); the SDK 11's own btcli reads
+# BT_NETWORK and BT_WALLET.
+
 OPTIONS: tuple[Option, ...] = (
     # -- where: chain, subnet, identity
     Option("netuid", int, 1, "subnet id to mine or validate on", check=_non_negative),
@@ -105,14 +123,51 @@ OPTIONS: tuple[Option, ...] = (
         "dev",
         "chain to use: finney, test, local, a ws:// or wss:// URL, dev (the dev chain node on "
         "127.0.0.1:9946), dev://HOST:PORT, or dev:memory (in-process, for tests)",
+        check=_network,
+        aliases=("--subtensor.chain_endpoint", "--network"),
+        env_aliases=("BT_SUBTENSOR_NETWORK", "BT_SUBTENSOR_CHAIN_ENDPOINT", "BT_NETWORK"),
     ),
-    Option("wallet.name", str, "default", "coldkey wallet name"),
-    Option("wallet.hotkey", str, "default", "hotkey name inside the wallet"),
-    Option("wallet.path", str, DEFAULT_WALLET_PATH, "folder holding the wallets"),
-    # -- the miner's server
-    Option("axon.ip", str, "0.0.0.0", "address the miner's server binds to", roles=M),
     Option(
-        "axon.port", int, 8091, "port the miner's server listens on (0: any free port)", M, _port
+        "wallet.name",
+        str,
+        "default",
+        "coldkey wallet name",
+        aliases=("--wallet-name", "--wallet_name"),
+        env_aliases=("BT_WALLET_NAME", "BT_WALLET"),
+    ),
+    Option(
+        "wallet.hotkey",
+        str,
+        "default",
+        "hotkey name inside the wallet",
+        aliases=("--wallet-hotkey", "--wallet_hotkey"),
+        env_aliases=("BT_WALLET_HOTKEY",),
+    ),
+    Option(
+        "wallet.path",
+        str,
+        DEFAULT_WALLET_PATH,
+        "folder holding the wallets",
+        aliases=("--wallet-path", "--wallet_path"),
+        env_aliases=("BT_WALLET_PATH",),
+    ),
+    # -- the miner's server
+    Option(
+        "axon.ip",
+        str,
+        "0.0.0.0",
+        "address the miner's server binds to",
+        roles=M,
+        env_aliases=("BT_AXON_IP",),
+    ),
+    Option(
+        "axon.port",
+        int,
+        8091,
+        "port the miner's server listens on (0: any free port)",
+        M,
+        _port,
+        env_aliases=("BT_AXON_PORT",),
     ),
     Option(
         "axon.external_ip",
@@ -121,6 +176,18 @@ OPTIONS: tuple[Option, ...] = (
         "address announced on chain for validators to reach this miner",
         roles=M,
         default_text="127.0.0.1 on dev/local networks; required elsewhere",
+        env_aliases=("BT_AXON_EXTERNAL_IP",),
+    ),
+    Option(
+        "axon.external_port",
+        int,
+        None,
+        "port announced on chain, when validators reach this miner through another port "
+        "(behind NAT or a port forward)",
+        M,
+        _optional_port,
+        default_text="the port the server listens on",
+        env_aliases=("BT_AXON_EXTERNAL_PORT",),
     ),
     # -- the model
     Option(
@@ -131,7 +198,13 @@ OPTIONS: tuple[Option, ...] = (
         "--out models/tiny); a validator must use the subnet's model to verify",
         default_text="required",
     ),
-    Option("model.device", str, "auto", "cpu, cuda, cuda:N, or auto (CUDA if present)"),
+    Option(
+        "model.device",
+        str,
+        "auto",
+        "cpu, cuda, cuda:N, or auto (CUDA if present)",
+        aliases=("--neuron.device",),
+    ),
     Option(
         "model.dtype",
         str,
@@ -153,11 +226,54 @@ OPTIONS: tuple[Option, ...] = (
         str,
         None,
         "serve from an external OpenAI-compatible server (vLLM, SGLang) at this base URL "
-        "instead of loading the model here; it must return logprobs",
+        "instead of loading the model here; it must return token ids and raw logprobs",
+        roles=M,
+    ),
+    Option(
+        "model.served_name",
+        str,
+        None,
+        "the name the backend serves the model under (vLLM's --served-model-name)",
+        roles=M,
+        default_text="--model",
+    ),
+    Option(
+        "model.backend_api_key",
+        str,
+        None,
+        "API key the backend expects (vLLM's --api-key); prefer the env var",
         roles=M,
     ),
     # -- logs and metrics
-    Option("logging.debug", bool, False, "debug logs (one line per request as well)"),
+    Option(
+        "logging.debug",
+        bool,
+        False,
+        "debug logs (one line per request as well)",
+        env_aliases=("BT_LOGGING_DEBUG",),
+    ),
+    Option(
+        "logging.trace",
+        bool,
+        False,
+        "trace logs: the most detailed level (loguru's TRACE, below debug)",
+        env_aliases=("BT_LOGGING_TRACE",),
+    ),
+    Option(
+        "logging.info",
+        bool,
+        False,
+        "info logs (the default level; the template's flag for it)",
+        env_aliases=("BT_LOGGING_INFO",),
+    ),
+    Option(
+        "logging.logging_dir",
+        str,
+        None,
+        "also write the log to ROLE-WALLET-HOTKEY.log in this folder (rotated at "
+        "100 MB, the last 5 kept)",
+        env_aliases=("BT_LOGGING_LOGGING_DIR",),
+    ),
     Option(
         "metrics.port",
         int,
@@ -183,6 +299,7 @@ OPTIONS: tuple[Option, ...] = (
         True,
         "only answer callers holding a validator permit",
         roles=M,
+        aliases=("--blacklist.force_validator_permit",),
     ),
     Option(
         "miner.min_stake",
@@ -220,14 +337,32 @@ OPTIONS: tuple[Option, ...] = (
         _non_negative,
     ),
     Option(
+        "validator.miner_min_stake",
+        float,
+        0.0,
+        "least stake (TAO) the subnet's miners ask of a validator (their --miner.min_stake); "
+        "checked at start, with the validator permit they also ask for",
+        V,
+        _non_negative,
+    ),
+    Option(
         "validator.sample_size",
         int,
         64,
         "most miners queried in one round; beyond that miners are queried in rotation",
         V,
         _positive,
+        aliases=("--neuron.sample_size",),
     ),
-    Option("validator.timeout", float, 12.0, "seconds a miner has to answer a task", V, _positive),
+    Option(
+        "validator.timeout",
+        float,
+        12.0,
+        "seconds a miner has to answer a task",
+        V,
+        _positive,
+        aliases=("--neuron.timeout",),
+    ),
     Option(
         "validator.tasks_per_miner",
         int,
@@ -269,6 +404,7 @@ OPTIONS: tuple[Option, ...] = (
         "moving-average factor: new score = alpha * reward + (1 - alpha) * old score",
         V,
         _fraction,
+        aliases=("--neuron.moving_average_alpha",),
     ),
     Option(
         "validator.speed_weight",

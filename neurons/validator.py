@@ -58,12 +58,14 @@ from neurons.base import (
     require_model,
     run_neuron,
     setup_logging,
+    subnet_command,
 )
 from neurons.config import VALIDATOR, Config, ConfigError, load_config
 from neurons.gateway.app import GatewayPortInUse, GatewayServer, open_gateway
 from neurons.gateway.store import StoreError
-from neurons.metrics import NeuronMetrics
+from neurons.metrics import ValidatorMetrics
 from neurons.rewards import round_rewards
+from neurons.standing import permit_problem, standing_problems
 from neurons.state import StateError, ValidatorState, load_state, move_aside, save_state
 from neurons.tasks import SYNTHETIC, TaskSource, new_secret, round_seed
 from neurons.verifying import VERIFY_MEMORY_ADVICE, RoundReport
@@ -80,6 +82,8 @@ def load_checker(config: Config) -> checking.VerifierChecker:
 
 class Validator(Neuron):
     role = VALIDATOR
+    metrics_class = ValidatorMetrics
+    metrics: ValidatorMetrics
 
     def __init__(
         self,
@@ -87,7 +91,7 @@ class Validator(Neuron):
         chain: Chain,
         wallet,
         checker: checking.Checker,
-        metrics: NeuronMetrics | None = None,
+        metrics: ValidatorMetrics | None = None,
         client: EpistulaClient | None = None,
     ) -> None:
         super().__init__(config, chain, wallet, metrics)
@@ -98,6 +102,7 @@ class Validator(Neuron):
         self.state: ValidatorState | None = None
         self.scores = MovingAverageScores(0, config.validator.alpha)
         self.hyperparameters: Hyperparameters | None = None
+        self.permit: bool | None = None  # as of the last sync
         self.model_name = config.model.name or ""
         # Where round prompts come from (neurons/tasks.py); a gateway mixes organic ones in.
         self.task_source: TaskSource = SYNTHETIC
@@ -159,8 +164,43 @@ class Validator(Neuron):
         even while a long round is in flight."""
         self.scores.sync_hotkeys(list(metagraph.hotkeys))
         self.hyperparameters = await self.chain.hyperparameters(self.netuid)
+        self._follow_permit(metagraph)
         if self.state is not None and await self.maybe_set_weights(metagraph.block):
             self.save()
+
+    # -- standing: will miners answer? ----------------------------------------------------
+
+    def stake_hint(self) -> str:
+        netuid = str(self.netuid)
+        return subnet_command(self.config, "stake", "add", "--netuid", netuid, "--amount", "TAO")
+
+    def _follow_permit(self, metagraph: Metagraph) -> None:
+        """One line when the permit comes or goes (miners refuse validators without one)."""
+        assert self.uid is not None and self.hyperparameters is not None
+        permit = bool(metagraph.validator_permit[self.uid])
+        if self.permit is not None and permit != self.permit:
+            if permit:
+                self.log.info("validator permit held from block {}: miners answer", metagraph.block)
+            else:
+                max_validators = self.hyperparameters.max_validators
+                self.log.warning(
+                    "{}", permit_problem(metagraph, self.uid, max_validators, self.stake_hint())
+                )
+        self.permit = permit
+
+    def log_standing(self) -> None:
+        """At start: every reason miners would refuse this validator, and what to do."""
+        assert self.metagraph is not None and self.uid is not None
+        assert self.hyperparameters is not None
+        problems = standing_problems(
+            self.metagraph,
+            self.uid,
+            self.hyperparameters.max_validators,
+            self.config.validator.miner_min_stake,
+            self.stake_hint(),
+        )
+        for problem in problems:
+            self.log.warning("{}", problem)
 
     async def maybe_set_weights(self, block: int) -> bool:
         """Set weights when due; a refusal is logged and retried next time, scores untouched."""
@@ -279,6 +319,7 @@ class Validator(Neuron):
                 VERIFY_MEMORY_ADVICE,
             )
         self.log.info("{}", report.summary())
+        self._log_refusals(report)
         return report
 
     def _fold(self, results: list[checking.Result], rewards: dict[int, float]) -> None:
@@ -314,20 +355,42 @@ class Validator(Neuron):
         if result.proven_wrong:
             self._fold([result], {result.uid: 0.0})
 
+    def _log_refusals(self, report: RoundReport) -> None:
+        """One line per reason miners gave for refusing this round, with the miners' own
+        words: a validator refused for lack of a permit or stake learns it here."""
+        by_reason: dict[str, list[checking.Result]] = {}
+        for r in report.results:
+            if r.refusal is not None:
+                by_reason.setdefault(r.refusal, []).append(r)
+        for _, refused in sorted(by_reason.items()):
+            uids = ", ".join(str(r.uid) for r in refused)
+            self.log.warning(
+                "{} of {} miners refused: {} (uid {})",
+                len(refused),
+                len(report.results),
+                refused[0].detail,
+                uids,
+            )
+
     def _count(self, report: RoundReport) -> None:
         m = self.metrics
         m.rounds.inc()
         m.round_seconds.observe(report.seconds)
         m.block.set(report.block)
         for r in report.answers:
-            m.queries.labels(outcome="answered" if r.answered else r.detail.split(" ")[0]).inc()
+            if r.refusal is not None:
+                outcome = "refused"
+                m.refusals.labels(reason=r.refusal).inc()
+            else:
+                outcome = "answered" if r.answered else r.detail.split(" ")[0].rstrip(":")
+            m.queries.labels(outcome=outcome).inc()
             if r.left_out:
                 m.verifications.labels(result=checking.UNVERIFIED).inc()
             elif r.answered:
                 m.verifications.labels(result="pass" if r.outcome.verified else "fail").inc()
             if r.outcome.verified and r.outcome.seconds is not None:
-                m.request_latency.observe(r.outcome.seconds)
-                m.generated_tokens.inc(r.outcome.completion_tokens)
+                m.answer_seconds.observe(r.outcome.seconds)
+                m.verified_tokens.inc(r.outcome.completion_tokens)
         m.set_scores({uid: float(s) for uid, s in enumerate(self.scores.scores) if s > 0})
 
     async def step(self) -> RoundReport:
@@ -342,6 +405,7 @@ class Validator(Neuron):
     async def start(self) -> None:
         self.load()
         await self.check_start()
+        self.log_standing()
         self.start_metrics()
         self.save()
         await self.start_gateway()
@@ -428,10 +492,10 @@ def main(argv: list[str] | None = None) -> int:
         args = sys.argv[1:] if argv is None else argv
         config = load_config(VALIDATOR, args, prog="subnet validator")
         require_model(config)
+        setup_logging(config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    setup_logging(config.logging.debug, "validator")
     return run_neuron(config, build)
 
 

@@ -61,7 +61,7 @@ from scripts.localnet_record import (
     totals,
     write_csv,
 )
-from scripts.localnet_view import Progress, View, subnet_table
+from scripts.localnet_view import NeuronsWaiting, Progress, View, subnet_table
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -124,6 +124,8 @@ class Run:
         self.traffic_task: asyncio.Task | None = None
         self.traffic_stop = asyncio.Event()
         self.organic = None  # the gateway's figures (neurons.gateway.metrics.OrganicFigures)
+        self.neurons_started: float | None = None  # monotonic time the neurons were started
+        self.build_started: dict[str, float] = {}  # build child name -> monotonic start
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -164,8 +166,15 @@ class Run:
             child = Child(name, argv, self.log(name))
             self.helpers.append(child)
             builds.append(self.started_child(child.start()))
+            self.build_started[name] = time.monotonic()
             self.view.say(f"building the tiny model (seed {seed}) into {path}")
         return builds
+
+    async def finish_builds(self, builds: list[Child]) -> None:
+        for build in builds:
+            await wait_for_exit(build, MODEL_BUILD_S)
+            took = time.monotonic() - self.build_started[build.name]
+            self.view.say(f"{build.name.removeprefix('build-')} built in {took:.0f} s")
 
     async def setup_subnet(self, network: str) -> Subnet:
         self.client = chain_api.connect(network)
@@ -185,6 +194,7 @@ class Run:
         return subnet
 
     def start_neurons(self, subnet: Subnet, network: str) -> None:
+        self.neurons_started = time.monotonic()
         gateway = next(s for s in subnet.neurons if s.role == VALIDATOR)
         self.gateway_key = create_gateway_key(self.opts.gateway_path)
         for spec in subnet.neurons:
@@ -255,6 +265,7 @@ class Run:
         launch_epoch = epoch_at(await self.client.block(), subnet.tempo_block, opts.tempo)
         recorded, ready_epoch, block = launch_epoch, None, 0
         ready_deadline = time.monotonic() + NEURONS_READY_S
+        seen_serving: set[str] = set()
         while True:
             self.check_stop()
             self.check_children()
@@ -263,10 +274,16 @@ class Run:
             metagraph = await self.client.metagraph(subnet.netuid)
             self.metagraph, block = metagraph, metagraph.block
             epoch = epoch_at(block, subnet.tempo_block, opts.tempo)
+            waiting = None
             if ready_epoch is None:
-                if all(metagraph.axons[s.uid].is_serving for s in miners):
-                    ready_epoch, self.serving_s = epoch, self.elapsed()
-                    self.view.say(f"all miners serving at block {block} ({self.elapsed():.0f} s)")
+                waiting = self.follow_serving(metagraph, miners, seen_serving)
+                if waiting.serving == waiting.miners:
+                    ready_epoch, self.serving_s, waiting = epoch, self.elapsed(), None
+                    self.view.say(
+                        f"all {len(miners)} miners serving at block {block}: the neurons took "
+                        f"{self.since_neurons_started():.0f} s to start ({self.elapsed():.0f} s "
+                        "since the run began)"
+                    )
                 elif time.monotonic() > ready_deadline:
                     late = [s.name for s in miners if not metagraph.axons[s.uid].is_serving]
                     child = next(c for c in self.neurons if c.name == late[0])
@@ -284,7 +301,7 @@ class Run:
             next_at = epoch_block(epoch + 1, subnet.tempo_block, opts.tempo)
             phase = "waiting for the miners to serve" if ready_epoch is None else "running"
             progress = Progress(
-                block, epoch, min(done, opts.epochs), opts.epochs, next_at - block, phase
+                block, epoch, min(done, opts.epochs), opts.epochs, next_at - block, phase, waiting
             )
             title = f"subnet {subnet.netuid} at block {block}, epoch {epoch}"
             await self.read_organic()
@@ -294,6 +311,22 @@ class Run:
             self.view.show(table, progress)
             if done >= opts.epochs:
                 return
+
+    def since_neurons_started(self) -> float:
+        started = self.neurons_started if self.neurons_started is not None else self.started
+        return time.monotonic() - started
+
+    def follow_serving(self, metagraph: Metagraph, miners: list, seen: set[str]) -> NeuronsWaiting:
+        """One line for each miner that has just started serving; how many serve now."""
+        serving = [s for s in miners if metagraph.axons[s.uid].is_serving]
+        for spec in serving:
+            if spec.name not in seen:
+                seen.add(spec.name)
+                self.view.say(
+                    f"{spec.name} serving at block {metagraph.block}, "
+                    f"{self.since_neurons_started():.0f} s after the neurons started"
+                )
+        return NeuronsWaiting(len(serving), len(miners), self.since_neurons_started())
 
     async def finish(self, subnet: Subnet) -> None:
         """Final metagraph, organic traffic, CSV and plot."""
@@ -385,8 +418,7 @@ async def run_localnet(opts: Options, view: View, stop: asyncio.Event | None = N
         builds = run.start_model_builds()
         subnet = await run.setup_subnet(network)
         run.check_stop()
-        for build in builds:
-            await wait_for_exit(build, MODEL_BUILD_S)
+        await run.finish_builds(builds)
         run.start_neurons(subnet, network)
         with view:
             await run.watch(subnet)

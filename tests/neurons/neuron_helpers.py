@@ -85,16 +85,21 @@ class Subnet:
         return miner
 
     def validator(
-        self, index: int, *flags: str, state: Path | None = None, secret: str | None = TASK_SECRET
+        self,
+        index: int,
+        *flags: str,
+        state: Path | None = None,
+        secret: str | None = TASK_SECRET,
+        wallet: DevWallet | None = None,
     ) -> Validator:
+        """Validator `index` (or a validator signing with `wallet`, another registered hotkey)."""
         path = state or self.tmp / f"validator{index}.json"
         secret_flags = ["--validator.task_secret", secret] if secret else []
         config = self.config(
             "validator", "--validator.state_path", str(path), *secret_flags, *flags
         )
-        return Validator(
-            config, chain.connect(self.network), self.validators[index], load_checker(config)
-        )
+        signer = wallet or self.validators[index]
+        return Validator(config, chain.connect(self.network), signer, load_checker(config))
 
     async def close(self) -> None:
         for miner in self.started:

@@ -50,6 +50,8 @@ def test_a_run_pays_honest_miners_and_validators_and_serves_organic_traffic_not_
     argv = localnet_argv(out, *FAST, *models_flags(tiny_models), "--verify-share", "1")
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "miner0 serving at block" in done.stdout
+    assert "all 3 miners serving at block" in done.stdout and "the neurons took" in done.stdout
     earned: dict[tuple[str, str], float] = defaultdict(float)
     rows = read_csv(out / "epochs.csv")
     for row in rows:
