@@ -1,6 +1,6 @@
 """Measure how far honest completions stray from the verifier, to set VerifyConfig.
 
-    python -m inference.calibrate --model DIR [--answers N] [--device cpu]
+    python -m inference.calibrate --model DIR [--scale N] [--device cpu]
 
 Honest miners run the same model as the verifier but not the same arithmetic: other
 precisions, kernels, batch shapes and thread counts. This runs honest engines in every
@@ -49,8 +49,10 @@ from inference.verify import Verifier
 DTYPES = ("float32", "bfloat16", "float16")
 BATCH_SIZES = (1, 4, 16)
 THREADS = (1, 2)
-# The issue's bar: at least this many honest answers, none failing.
-DEFAULT_ANSWERS = 2016
+# Honest answers per setting, by batch size: 18 settings, 2,040 answers in all (the bar is at
+# least 2,000, none failing). Batches of one are the slowest to run on a CPU, so they take
+# fewer answers; every setting still gets tasks of its own.
+ANSWERS_PER_BATCH_SIZE = {1: 40, 4: 100, 16: 200}
 DEFAULT_MAX_TOKENS = 24
 # Alternatives per position whose logprob noise makes the spread figure.
 SPREAD_TOP = 20
@@ -114,20 +116,22 @@ def load_settings_models(
 
 def honest_sweep(
     models: dict[str, LoadedModel],
-    answers: int = DEFAULT_ANSWERS,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     settings: Sequence[Setting] = SETTINGS,
+    per_batch_size: dict[int, int] = ANSWERS_PER_BATCH_SIZE,
 ) -> list[HonestAnswer]:
-    """At least ``answers`` honest answers spread evenly over ``settings`` (each setting on
-    tasks of its own), from ``models``: one loaded model per dtype of the settings."""
-    per_setting = -(-answers // len(settings))
-    requests = sweep_requests(per_setting * len(settings), max_tokens)
+    """Honest answers from every setting (``per_batch_size`` answers each, on tasks of its
+    own), from ``models``: one loaded model per dtype of the settings."""
+    counts = [per_batch_size[s.batch_size] for s in settings]
+    requests = sweep_requests(sum(counts), max_tokens)
     threads = torch.get_num_threads()
     out: list[HonestAnswer] = []
     try:
-        for i, setting in enumerate(settings):
+        start = 0
+        for setting, count in zip(settings, counts, strict=True):
             torch.set_num_threads(setting.threads)
-            mine = requests[i * per_setting : (i + 1) * per_setting]
+            mine = requests[start : start + count]
+            start += count
             out.extend(asyncio.run(_answers(models[setting.dtype], setting, mine)))
     finally:
         torch.set_num_threads(threads)
@@ -212,10 +216,11 @@ def margins(figures: dict[str, float], config: VerifyConfig) -> dict[str, float]
     }
 
 
-def calibrate(model: str, answers: int, max_tokens: int, device: str | None) -> dict:
+def calibrate(model: str, scale: int, max_tokens: int, device: str | None) -> dict:
     models = load_settings_models(model, device)
     verifier = Verifier.from_loaded(models["float32"])
-    honest = honest_sweep(models, answers, max_tokens)
+    per_batch_size = {size: n * scale for size, n in ANSWERS_PER_BATCH_SIZE.items()}
+    honest = honest_sweep(models, max_tokens, per_batch_size=per_batch_size)
     report: dict = {"model": model, "config": asdict(verifier.config), "settings": {}}
     for setting in SETTINGS:
         mine = [a for a in honest if a.setting == setting]
@@ -235,11 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inference.calibrate", description=__doc__)
     parser.add_argument("--model", required=True, help="model directory or hub name")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: best present)")
-    parser.add_argument("--answers", type=int, default=DEFAULT_ANSWERS, help="honest answers")
+    parser.add_argument(
+        "--scale", type=int, default=1, help="multiply the answers per setting (2,040 at 1)"
+    )
     parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
     args = parser.parse_args(argv)
     try:
-        report = calibrate(args.model, args.answers, args.max_tokens, args.device)
+        report = calibrate(args.model, args.scale, args.max_tokens, args.device)
     except ModelLoadError as exc:
         parser.error(str(exc))
     for name, figures in report["settings"].items():

@@ -1,11 +1,11 @@
 """Honest miners in every precision, batch size and thread count pass, with the production
-thresholds: 0 failures in 2,016 answers (inference.calibrate's sweep)."""
+thresholds: 0 failures in 2,040 answers (inference.calibrate's sweep)."""
 
 from __future__ import annotations
 
 import pytest
 
-from inference.calibrate import DEFAULT_ANSWERS, SETTINGS, honest_sweep, load_settings_models
+from inference.calibrate import SETTINGS, honest_sweep, load_settings_models
 from inference.types import VerifyConfig
 
 PRODUCTION = VerifyConfig()
@@ -13,7 +13,7 @@ PRODUCTION = VerifyConfig()
 
 @pytest.fixture(scope="module")
 def sweep(honest_dir, verifier):
-    answers = honest_sweep(load_settings_models(str(honest_dir)), DEFAULT_ANSWERS)
+    answers = honest_sweep(load_settings_models(str(honest_dir)))
     verdicts = verifier.verify_many([a.item for a in answers])
     return answers, verdicts
 
