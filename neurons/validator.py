@@ -57,7 +57,14 @@ from neurons.base import (
 from neurons.config import VALIDATOR, Config, ConfigError, load_config
 from neurons.metrics import NeuronMetrics
 from neurons.rewards import round_rewards
-from neurons.state import StateError, ValidatorState, load_state, move_aside, save_state
+from neurons.state import (
+    StateError,
+    ValidatorState,
+    describe_damage,
+    load_state,
+    move_aside,
+    save_state,
+)
 from neurons.tasks import new_secret, round_seed
 from neurons.verifying import VERIFY_MEMORY_ADVICE, RoundReport
 from protocol.client import EpistulaClient
@@ -108,12 +115,12 @@ class Validator(Neuron):
         if state is not None and state.scores:
             try:
                 scores = MovingAverageScores.from_dict(state.scores)
-            except ValueError as exc:
+            except Exception as exc:  # any damage at all: the file goes aside, never the start
                 aside = move_aside(self.state_path)
                 self.log.warning(
                     "validator state {} has damaged scores ({}); moved it to {}, starting fresh",
                     self.state_path,
-                    exc,
+                    describe_damage(exc),
                     aside,
                 )
                 state = None
