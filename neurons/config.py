@@ -79,11 +79,17 @@ class AxonConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     name: str | None
+    served_name: str | None
     device: str
     dtype: str
     threads: int
     max_batch: int
     backend_url: str | None
+
+    @property
+    def wire_name(self) -> str:
+        """The name requests carry: `--model.served_name`, else `--model`."""
+        return self.served_name or self.name or ""
 
 
 @dataclass(frozen=True)

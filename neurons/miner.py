@@ -58,7 +58,7 @@ from neurons.serving import CountRequests, HttpServer, PortInUse, bind_socket
 from protocol import schemas as wire
 from protocol.admission import AdmissionLimits
 from protocol.policy import CallerInfo, CallerPolicy, StaticDirectory
-from protocol.refusals import Reason, Refused, RefusedError
+from protocol.refusals import Reason, Refused, RefusedError, model_not_found
 from protocol.server import ServerLimits, SignedRoute, create_app
 
 BUSY_RETRY_AFTER_S = 1
@@ -75,7 +75,8 @@ OUT_OF_MEMORY_ADVICE = (
 
 @dataclass
 class ServedModel:
-    """A backend, the name it answers as, and how to show a token id as text.
+    """A backend, the name it answers as (requests naming another model are refused 404), and
+    how to show a token id as text.
 
     `busy` are the backend's exceptions for "full, try later": answered 429, not 500.
     """
@@ -113,7 +114,7 @@ def load_served_model(config: Config) -> ServedModel:
                 model.name, **placement, config=EngineConfig(max_batch_size=model.max_batch)
             )
             tokenizer, backend, busy = engine.tokenizer, engine, (EngineBusy, EngineClosed)
-    return ServedModel(backend, model.name, decoder_of(tokenizer), busy)
+    return ServedModel(backend, model.wire_name, decoder_of(tokenizer), busy)
 
 
 def directory_of(metagraph: Metagraph) -> StaticDirectory:
@@ -206,6 +207,8 @@ class Miner(Neuron):
 
     async def handle(self, body: translate.WireRequest, caller) -> Any:
         """A verified, admitted request: generate, and answer with the proof attached."""
+        if body.model != self.model.name:
+            raise RefusedError(model_not_found(body.model, self.model.name))
         with self._model_refusals():
             request = translate.generation_request(body)
             if body.stream:

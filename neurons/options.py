@@ -127,6 +127,15 @@ OPTIONS: tuple[Option, ...] = (
         "--out models/tiny); a validator must use the subnet's model to verify",
         default_text="required",
     ),
+    Option(
+        "model.served_name",
+        str,
+        None,
+        "the model's name in requests: a miner answers only requests that name it (any other "
+        "is refused 404 model_not_found, as OpenAI does) and a validator's tasks name it; give "
+        "the subnet's model name when --model is a local copy",
+        default_text="the --model value",
+    ),
     Option("model.device", str, "auto", "cpu, cuda, cuda:N, or auto (CUDA if present)"),
     Option(
         "model.dtype",

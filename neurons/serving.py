@@ -21,9 +21,15 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from neurons.metrics import NeuronMetrics
-from protocol.server import listening_socket
+from protocol.server import CLIENT_CLOSED_REQUEST, listening_socket
 
-OUTCOME_OF_STATUS = {200: "served", 403: "refused", 429: "busy", 503: "busy"}
+OUTCOME_OF_STATUS = {
+    200: "served",
+    403: "refused",
+    429: "busy",
+    503: "busy",
+    CLIENT_CLOSED_REQUEST: "dropped",
+}
 LISTEN_BACKLOG = 2048
 
 

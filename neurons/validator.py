@@ -98,7 +98,7 @@ class Validator(Neuron):
         self.state: ValidatorState | None = None
         self.scores = MovingAverageScores(0, config.validator.alpha)
         self.hyperparameters: Hyperparameters | None = None
-        self.model_name = config.model.name or ""
+        self.model_name = config.model.wire_name
         # One thread: the verifier's model work never blocks the loop, nor runs twice at once.
         self.verifier_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier")
 

@@ -230,4 +230,6 @@ def neuron_argv(spec: NeuronSpec, opts: Options, subnet: Subnet, network: str) -
         ]
     else:
         argv += ["--axon.ip", HOST, "--axon.port", "0"]
+    if spec.role == CHEATER:  # a cheater claims to serve the subnet's model
+        argv += ["--model.served_name", str(opts.model)]
     return argv
