@@ -34,6 +34,7 @@ from neurons.options import (
     VALIDATOR,
     Option,
 )
+from protocol.connections import ConnectionLimits
 
 __all__ = [
     "CONFIG_ENV",
@@ -74,6 +75,21 @@ class AxonConfig:
     ip: str
     port: int
     external_ip: str | None
+    max_connections: int
+    max_connections_per_address: int
+    header_timeout: float
+    body_timeout: float
+    keep_alive: float
+
+    def connection_limits(self, max_connections: int | None = None) -> ConnectionLimits:
+        """The server's bounds on clients (`max_connections` overrides the option's value)."""
+        return ConnectionLimits(
+            max_connections=max_connections or self.max_connections,
+            max_per_address=self.max_connections_per_address,
+            header_timeout_s=self.header_timeout,
+            body_timeout_s=self.body_timeout,
+            keep_alive_s=self.keep_alive,
+        )
 
 
 @dataclass(frozen=True)

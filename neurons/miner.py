@@ -4,6 +4,9 @@
         --model models/tiny --axon.port 8091
     subnet miner --help
 
+Before any of that, the server bounds what an unauthenticated client can hold: connections
+overall and per address, and the time to send a request head and body (`--axon.*`, see
+protocol/connections.py); each such condition is logged once a minute with its count.
 Requests reach the model only after protocol/ has checked, in order: the Epistula signature,
 replay, the caller policy (a registered validator with a permit and at least
 `--miner.min_stake`, refreshed from the metagraph every few blocks), the body's schema, and
@@ -57,6 +60,7 @@ from neurons.metrics import NeuronMetrics
 from neurons.serving import CountRequests, HttpServer, PortInUse, bind_socket
 from protocol import schemas as wire
 from protocol.admission import AdmissionLimits
+from protocol.connections import raise_file_limit
 from protocol.policy import CallerInfo, CallerPolicy, StaticDirectory
 from protocol.refusals import Reason, Refused, RefusedError, model_not_found
 from protocol.server import ServerLimits, SignedRoute, create_app
@@ -273,11 +277,25 @@ class Miner(Neuron):
             sock = bind_socket(self.config.axon.ip, self.config.axon.port)
         except PortInUse as exc:
             raise StartupError(str(exc)) from exc
-        self.server = HttpServer(self.counted, sock, self.config.neuron.shutdown_timeout)
+        axon = self.config.axon
+        fits = raise_file_limit(axon.max_connections)
+        if fits < axon.max_connections:
+            self.log.warning(
+                "the open-file limit leaves room for {} client connections, not the {} of "
+                "--axon.max_connections: holding at most {} (raise the hard limit, `ulimit -Hn`, "
+                "to hold more)",
+                fits,
+                axon.max_connections,
+                fits,
+            )
+        self.server = HttpServer(
+            self.counted, sock, self.config.neuron.shutdown_timeout, axon.connection_limits(fits)
+        )
         await self.server.start()
         self.start_metrics()
         self.log.info(
-            "serving {} on {}:{} (policy: permit {}, min stake {:g}; {} concurrent, queue {})",
+            "serving {} on {}:{} (policy: permit {}, min stake {:g}; {} concurrent, queue {}; "
+            "up to {} connections, {} per address)",
             self.model.name,
             self.config.axon.ip,
             self.port,
@@ -285,6 +303,8 @@ class Miner(Neuron):
             self.config.miner.min_stake,
             self.config.miner.max_concurrent,
             self.config.miner.queue_size,
+            self.server.guard.limits.max_connections,
+            self.server.guard.limits.max_per_address,
         )
         assert self.metagraph is not None
         await self.announce(self.metagraph)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import uvicorn
 
 from neurons.metrics import NeuronMetrics
+from protocol.connections import ConnectionGuard, ConnectionLimits
 from protocol.server import CLIENT_CLOSED_REQUEST, listening_socket
 
 OUTCOME_OF_STATUS = {
@@ -121,16 +122,22 @@ class CountRequests:
 
 
 class HttpServer:
-    """One uvicorn server on an already bound socket, started and stopped by the neuron."""
+    """One uvicorn server on an already bound socket, started and stopped by the neuron, with
+    its clients bounded by a `ConnectionGuard` (protocol/connections.py)."""
 
-    def __init__(self, app, sock: socket.socket, shutdown_timeout: float) -> None:
+    def __init__(
+        self, app, sock: socket.socket, shutdown_timeout: float, connections: ConnectionLimits
+    ) -> None:
         self.sock = sock
+        self.guard = ConnectionGuard(connections)
         config = uvicorn.Config(
             app,
+            http=self.guard.protocol_factory(),
             log_level="warning",
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=shutdown_timeout,
+            **self.guard.uvicorn_options(),
         )
         self._server = _Server(config)
         self._task: asyncio.Task | None = None
@@ -140,6 +147,7 @@ class HttpServer:
         return int(self.sock.getsockname()[1])
 
     async def start(self) -> None:
+        await self.guard.start()
         self._task = asyncio.create_task(self._server.serve(sockets=[self.sock]))
         while not self._server.started:
             if self._task.done():
@@ -157,3 +165,4 @@ class HttpServer:
             await self._task
         self._task = None
         self.sock.close()
+        await self.guard.stop()

@@ -36,6 +36,7 @@ class Reason(str, Enum):
     MODEL_NOT_FOUND = "model_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     HANDLER_ERROR = "handler_error"
+    CLIENT_CLOSED = "client_closed_request"
 
 
 STATUS_OF: dict[Reason, int] = {
@@ -64,6 +65,9 @@ STATUS_OF: dict[Reason, int] = {
     Reason.MODEL_NOT_FOUND: 404,
     Reason.METHOD_NOT_ALLOWED: 405,
     Reason.HANDLER_ERROR: 500,
+    # nginx's status for "the client closed the connection before the answer": never seen by
+    # the client, it only tells the server's own counters what happened.
+    Reason.CLIENT_CLOSED: 499,
 }
 
 

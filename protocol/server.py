@@ -49,6 +49,7 @@ from fastapi import FastAPI, Request
 from loguru import logger
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
 from protocol import headers as h
@@ -67,13 +68,11 @@ from protocol.epistula import (
     sign_response,
 )
 from protocol.policy import Caller, CallerDirectory, CallerPolicy, check_caller
-from protocol.refusals import Reason, Refused, RefusedError
+from protocol.refusals import STATUS_OF, Reason, Refused, RefusedError
 from protocol.streaming import DONE_EVENT, StreamHasher, encode_event, encode_trailer
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
-# nginx's status for "the client closed the connection before the answer": never seen by the
-# client, it only tells the server's own counters what happened.
-CLIENT_CLOSED_REQUEST = 499
+CLIENT_CLOSED_REQUEST = STATUS_OF[Reason.CLIENT_CLOSED]
 MAX_VALIDATION_ERRORS_SHOWN = 5
 
 HandlerResult = BaseModel | AsyncIterator[BaseModel]
@@ -144,11 +143,14 @@ async def read_body_limited(request: Request, max_bytes: int) -> bytes | Refused
             return _too_large(int(declared), max_bytes)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            return _too_large(size, max_bytes, at_least=True)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                return _too_large(size, max_bytes, at_least=True)
+            chunks.append(chunk)
+    except ClientDisconnect:  # closed mid-body (or closed by the server's body timeout)
+        return Refused.because(Reason.CLIENT_CLOSED, f"the client left after {size} body bytes")
     return b"".join(chunks)  # one chunk comes back as itself, not copied
 
 
