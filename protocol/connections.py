@@ -49,10 +49,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 # max_concurrent + queue_size (8 + 32 by default) requests at once, so 64 connections from one
 # address is room for all of them and a pool's idle spares.
 DEFAULT_MAX_PER_ADDRESS = 64
-# 64 validators (a subnet's default max_validators) at their full per-address share. An idle
-# connection costs the miner about 10 KB (measured by scripts/bench/hostile.py: 20,000 offered,
-# this many held, RSS growth under 40 MB), so the bound is memory-cheap; it must stay below the
-# process's file limit, which the miner raises to fit (see `raise_file_limit`).
+# 64 validators (a subnet's default max_validators) at their full per-address share. A held
+# connection costs the miner about 9 KB: scripts/bench/hostile.py offered 20,000, the miner held
+# this many and its RSS grew 34-36 MB. It must stay below the process's open-file limit, which
+# the miner raises to fit (see `raise_file_limit`).
 DEFAULT_MAX_CONNECTIONS = 4096
 # A request head arrives in one round trip (milliseconds here, 0.3 s across the world): 5 s is
 # a wide margin, and short enough that trickling clients cannot pile up.
