@@ -202,7 +202,7 @@ class ConnectionTable:
             return None
         parts = [f"{n:,} {CONDITIONS[c]}" for c, n in sorted(self.counts.items())]
         self.counts.clear()
-        return f"connections in the last {interval_s:g} s: {'; '.join(parts)}; {self.open:,} open"
+        return f"connections in the last {interval_s:.0f} s: {'; '.join(parts)}; {self.open:,} open"
 
 
 def phase_of(conn: h11.Connection) -> Phase:
@@ -254,6 +254,7 @@ class ConnectionGuard:
         self._transports: dict[Hashable, asyncio.BaseTransport] = {}
         self._tasks: list[asyncio.Task] = []
         self.protocol_log = _ProtocolLog(self.table)
+        self._last_report = clock()
         self._previous_handler: Any = None
 
     def protocol_factory(self) -> Callable[..., asyncio.Protocol]:
@@ -294,7 +295,9 @@ class ConnectionGuard:
                 transport.close()
 
     def report(self) -> None:
-        line = self.table.take_report(self.limits.report_interval_s)
+        now = self.clock()
+        line = self.table.take_report(now - self._last_report)
+        self._last_report = now
         if line is not None:
             logger.warning(line)
 
