@@ -5,7 +5,7 @@ c = chain.connect("dev:memory")          # or "dev", "test", "finney", "ws://...
 netuid = await c.create_subnet(chain.dev_wallet("//Alice"))
 """
 
-from chain.api import Chain, connect
+from chain.api import Chain, connect, endpoint_of, network_problem
 from chain.errors import ChainError
 from chain.types import (
     RAO_PER_TAO,
@@ -29,6 +29,8 @@ __all__ = [
     "WeightsReceipt",
     "connect",
     "dev_wallet",
+    "endpoint_of",
+    "network_problem",
     "rao_to_tao",
     "to_rao",
 ]

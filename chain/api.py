@@ -77,28 +77,66 @@ class Chain(Protocol):
 _shared_memory_chains: dict[str, object] = {}
 
 
+def _is_memory(network: str) -> bool:
+    return network == "dev:memory" or network.startswith("dev:memory:")
+
+
+def _dev_node(network: str) -> tuple[str, str] | None:
+    """(host, port) of a dev chain node network name, or None when it is not one."""
+    if network != "dev" and not network.startswith("dev://"):
+        return None
+    hostport = DEV_NODE_DEFAULT if network == "dev" else network.removeprefix("dev://")
+    host, _, port = hostport.rpartition(":")
+    return host, port
+
+
+def network_problem(network: str) -> str | None:
+    """What is wrong with a network name, or None for one `connect` accepts."""
+    node = _dev_node(network)
+    if node is not None:
+        host, port = node
+        return None if host and port.isdigit() else f"{network!r}: write dev://HOST:PORT"
+    if _is_memory(network) or network in SUBTENSOR_NETWORKS:
+        return None
+    if network.startswith(("ws://", "wss://")):
+        return None
+    return (
+        f"unknown network {network!r}: use finney, test, local, ws(s)://URL, dev, "
+        "dev://HOST:PORT, dev:memory or dev:memory:NAME"
+    )
+
+
+def endpoint_of(network: str) -> str:
+    """Where a network name points: a URL, or "this process" for an in-process chain."""
+    if _is_memory(network):
+        return "this process"
+    node = _dev_node(network)
+    if node is not None:
+        return f"http://{node[0]}:{node[1]}"
+    if network in SUBTENSOR_NETWORKS:
+        from bittensor.settings import NETWORKS
+
+        return NETWORKS[network]
+    return network
+
+
 def connect(network: str, **options) -> Chain:
     """A `Chain` for `network` (see the module docstring for names and options)."""
-    if network == "dev:memory" or network.startswith("dev:memory:"):
+    problem = network_problem(network)
+    if problem is not None:
+        raise ChainError(INVALID_ARGUMENT, problem)
+    if _is_memory(network):
         return _memory_chain(network, **options)
-    if network == "dev" or network.startswith("dev://"):
+    node = _dev_node(network)
+    if node is not None:
         from chain.dev.client import DevChainClient
         from chain.dev.transport import HttpTransport
 
-        hostport = DEV_NODE_DEFAULT if network == "dev" else network.removeprefix("dev://")
-        host, _, port = hostport.rpartition(":")
-        if not host or not port.isdigit():
-            raise ChainError(INVALID_ARGUMENT, f"{network!r}: write dev://HOST:PORT")
+        host, port = node
         return DevChainClient(HttpTransport(f"http://{host}:{int(port)}/"), network)
-    if network in SUBTENSOR_NETWORKS or network.startswith(("ws://", "wss://")):
-        from chain.subtensor import SubtensorChain
+    from chain.subtensor import SubtensorChain
 
-        return SubtensorChain(network, **options)
-    raise ChainError(
-        INVALID_ARGUMENT,
-        f"unknown network {network!r}: use finney, test, local, ws(s)://URL, dev, "
-        "dev://HOST:PORT, dev:memory or dev:memory:NAME",
-    )
+    return SubtensorChain(network, **options)
 
 
 def _memory_chain(network: str, block_time: float | None = None, config=None, seed=None):

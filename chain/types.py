@@ -50,6 +50,11 @@ def rao_to_tao(rao: int) -> float:
     return rao / RAO_PER_TAO
 
 
+def tao_text(rao: int) -> str:
+    """An amount as a person reads it: "1.5 TAO" (every digit a RAO amount has)."""
+    return f"{rao / RAO_PER_TAO:,.9g} TAO"
+
+
 def activity_cutoff(factor_milli: int, tempo: int) -> int:
     """Blocks a validator may go without setting weights: `max(1, factor * tempo / 1000)`
     (utils/misc.rs, SPEC §2), from the stored per-mille factor."""

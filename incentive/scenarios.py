@@ -14,7 +14,7 @@ HONEST = {
     "description": "Four honest validators score eight miners of different quality.",
     "epochs": 40,
     "seed": 1,
-    "hyperparameters": {"tempo": 360, "yuma3": True},
+    "hyperparameters": {"tempo": 360, "yuma3_enabled": True},
     "neurons": [
         {"name": "v0", "role": "validator", "stake": 400_000},
         {"name": "v1", "role": "validator", "stake": 300_000},
@@ -29,7 +29,7 @@ LAZY = {
     "description": "Three honest validators and one lazy one that copies last epoch's consensus.",
     "epochs": 40,
     "seed": 2,
-    "hyperparameters": {"tempo": 360, "yuma3": True},
+    "hyperparameters": {"tempo": 360, "yuma3_enabled": True},
     "neurons": [
         {"name": "v0", "role": "validator", "stake": 350_000},
         {"name": "v1", "role": "validator", "stake": 250_000},
@@ -45,7 +45,7 @@ COLLUDING = {
     "miner; the honest majority gives it nothing, so consensus gives it nothing.",
     "epochs": 40,
     "seed": 3,
-    "hyperparameters": {"tempo": 360, "yuma3": True},
+    "hyperparameters": {"tempo": 360, "yuma3_enabled": True},
     "neurons": [
         {"name": "v0", "role": "validator", "stake": 300_000},
         {"name": "v1", "role": "validator", "stake": 250_000},

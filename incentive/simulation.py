@@ -4,6 +4,12 @@ A scenario is plain data (the schema of a YAML/JSON file): neurons with a role a
 miners with a true quality, validators with a behaviour, hyperparameters, and a number of
 epochs. `run_simulation` is pure: scenario in, per-epoch incentive, dividends and emission out.
 
+Hyperparameters have the names and units of `subnet owner set` (the chain's: `kappa` as a
+u16, `bonds_moving_avg` per million, `activity_cutoff_factor` per mille of tempo,
+`yuma3_enabled`, ...), so what a simulation shows can be set as it is; `OWNER_NAMES` maps each
+to the epoch parameter it sets. Amounts (stake, `emission_per_epoch`, `stake_threshold`) are
+whole alpha, as the chain shows them in TAO units.
+
 Validator behaviours:
 - honest: the miners' true quality with relative Gaussian noise, q·(1 + noise·N(0, 1)) clipped
   at 0 (`noise`, default 0.05), so a worthless miner (q = 0) gets no weight;
@@ -31,7 +37,35 @@ DEFAULT_EPOCHS = 50
 RAW_PER_ALPHA = 1_000_000_000
 MAX_EPOCHS = 100_000
 PARAM_FIELDS = {f.name: f for f in fields(EpochParams)}
-EXTRA_HYPERPARAMETERS = {"max_weight_limit_u16": U16_MAX, "min_allowed_weights": 1}
+# `subnet owner set`'s name of each hyperparameter an epoch reads -> the EpochParams field.
+OWNER_NAMES = {
+    "tempo": "tempo",
+    "kappa": "kappa_u16",
+    "bonds_moving_avg": "bonds_moving_average",
+    "bonds_penalty": "bonds_penalty_u16",
+    "yuma3_enabled": "yuma3",
+    "liquid_alpha_enabled": "liquid_alpha",
+    "alpha_low": "alpha_low_u16",
+    "alpha_high": "alpha_high_u16",
+    "alpha_sigmoid_steepness": "alpha_sigmoid_steepness",
+    "max_validators": "max_allowed_validators",
+}
+# Owner hyperparameters a simulation does not model, and why.
+NOT_SIMULATED = {
+    "commit_reveal_weights_enabled": "commit-reveal only delays when weights count; each "
+    "simulated epoch uses the weights set for it",
+}
+# Names that conform weights rather than set an epoch parameter, and their defaults.
+WEIGHT_LIMITS = {"max_weights_limit": U16_MAX, "min_allowed_weights": 1}
+# The activity cutoff is `activity_cutoff_factor` per mille of the tempo, as on the chain
+# (chain.types.activity_cutoff; incentive/ does not import chain/). Its default is a new
+# subnet's, the chain's 13,889 per mille: 5,000 blocks at tempo 360.
+ACTIVITY_CUTOFF_FACTOR = "activity_cutoff_factor"
+DEFAULT_ACTIVITY_CUTOFF_FACTOR = 13_889
+PER_MILLE = 1_000
+# The chain-wide StakeThreshold (not an owner's hyperparameter), in whole alpha.
+STAKE_THRESHOLD = "stake_threshold"
+HYPERPARAMETER_NAMES = (*OWNER_NAMES, *WEIGHT_LIMITS, ACTIVITY_CUTOFF_FACTOR, STAKE_THRESHOLD)
 
 
 class ScenarioError(ValueError):
@@ -59,6 +93,7 @@ class Scenario:
     emission_per_epoch: int = 0  # raw units through Yuma each epoch; 0 = from the tempo
     max_weight_limit_u16: int = U16_MAX
     min_allowed_weights: int = 1
+    hyperparameters: tuple[tuple[str, int | bool | float], ...] = ()  # as given, owner names
 
     @property
     def n(self) -> int:
@@ -74,17 +109,20 @@ class SimulationResult:
     consensus: np.ndarray  # (epochs, n) proportions
 
     def rows(self):
-        """One CSV row per epoch x neuron: epoch, uid, role, incentive, dividends, emission."""
-        roles = [nrn.role for nrn in self.scenario.neurons]
+        """One CSV row per epoch x neuron: epoch, uid, name, role, stake_alpha, incentive,
+        dividends, emission_alpha (amounts in whole alpha)."""
+        neurons = self.scenario.neurons
         for e in range(self.incentive.shape[0]):
-            for uid, role in enumerate(roles):
+            for uid, nrn in enumerate(neurons):
                 yield (
                     e,
                     uid,
-                    role,
+                    nrn.name,
+                    nrn.role,
+                    nrn.stake / RAW_PER_ALPHA,
                     float(self.incentive[e, uid]),
                     float(self.dividends[e, uid]),
-                    int(self.emission[e, uid]),
+                    int(self.emission[e, uid]) / RAW_PER_ALPHA,
                 )
 
 
@@ -151,26 +189,64 @@ def _neurons(raw, where: str) -> list[Neuron]:
     return out
 
 
-def _params(raw) -> tuple[EpochParams, dict]:
+NUMBER = (int, float)
+
+
+def _hyperparameter(key: str, value, want):
+    """`value` checked for hyperparameter `key`: a bool, an int or a number (NUMBER) >= 0."""
+    words = {bool: "true or false", int: "an integer", NUMBER: "a number"}[want]
+    if not isinstance(value, want) or (want is not bool and isinstance(value, bool)):
+        raise ScenarioError(
+            f"scenario field 'hyperparameters.{key}': expected {words}, got {value!r}"
+        )
+    if want is not bool and not (math.isfinite(value) and value >= 0):
+        raise ScenarioError(f"scenario field 'hyperparameters.{key}': expected {words} >= 0")
+    return value
+
+
+def _params(raw) -> tuple[EpochParams, dict, tuple]:
+    """Epoch parameters, weight limits and the hyperparameters as given, from owner names."""
     if not isinstance(raw, dict):
         raise ScenarioError("scenario field 'hyperparameters': expected an object")
-    values, extra = {}, dict(EXTRA_HYPERPARAMETERS)
+    renamed = {field: name for name, field in OWNER_NAMES.items() if field != name}
+    renamed |= {"max_weight_limit_u16": "max_weights_limit", "min_stake": STAKE_THRESHOLD}
+    renamed["activity_cutoff_blocks"] = ACTIVITY_CUTOFF_FACTOR
+    renamed["commit_reveal"] = "commit_reveal_weights_enabled"
+    values, limits = {}, dict(WEIGHT_LIMITS)
+    factor, threshold = DEFAULT_ACTIVITY_CUTOFF_FACTOR, 0.0
     for key, value in raw.items():
-        if key in extra:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ScenarioError(f"scenario field 'hyperparameters.{key}': expected an int")
-            extra[key] = value
-            continue
-        spec = PARAM_FIELDS.get(key)
-        if spec is None or key == "owner_uid":
-            raise ScenarioError(f"scenario field 'hyperparameters.{key}': not a hyperparameter")
-        want = bool if isinstance(spec.default, bool) else int
-        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+        if key in renamed:
             raise ScenarioError(
-                f"scenario field 'hyperparameters.{key}': expected {want.__name__}, got {value!r}"
+                f"scenario field 'hyperparameters.{key}': use {renamed[key]!r}, the name "
+                "`subnet owner set` takes (and its units)"
             )
-        values[key] = value
-    return EpochParams(**values), extra
+        if key in NOT_SIMULATED:
+            raise ScenarioError(
+                f"scenario field 'hyperparameters.{key}': not simulated ({NOT_SIMULATED[key]})"
+            )
+        if key in OWNER_NAMES:
+            field = OWNER_NAMES[key]
+            want = bool if isinstance(PARAM_FIELDS[field].default, bool) else int
+            values[field] = _hyperparameter(key, value, want)
+        elif key in WEIGHT_LIMITS:
+            limits[key] = _hyperparameter(key, value, int)
+        elif key == ACTIVITY_CUTOFF_FACTOR:
+            factor = _hyperparameter(key, value, int)
+        elif key == STAKE_THRESHOLD:
+            threshold = float(_hyperparameter(key, value, NUMBER))
+        else:
+            raise ScenarioError(
+                f"scenario field 'hyperparameters.{key}': not a hyperparameter; known: "
+                f"{', '.join(HYPERPARAMETER_NAMES)}"
+            )
+    tempo = values.get("tempo", PARAM_FIELDS["tempo"].default)
+    values["activity_cutoff_blocks"] = max(1, factor * max(tempo, 1) // PER_MILLE)
+    values["min_stake"] = round(threshold * RAW_PER_ALPHA)
+    weight_limits = {
+        "max_weight_limit_u16": limits["max_weights_limit"],
+        "min_allowed_weights": limits["min_allowed_weights"],
+    }
+    return EpochParams(**values), weight_limits, tuple(raw.items())
 
 
 def parse_scenario(data: dict, *, epochs: int | None = None) -> Scenario:
@@ -193,12 +269,15 @@ def parse_scenario(data: dict, *, epochs: int | None = None) -> Scenario:
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_EPOCHS:
         raise ScenarioError(f"scenario field 'epochs': expected an integer in 1..{MAX_EPOCHS}")
     seed = _field(data, "seed", "", (int,), "an integer seed", 0)
-    emission = _field(data, "emission_per_epoch", "", (int,), "raw units >= 0", 0)
-    if emission < 0:
-        raise ScenarioError("scenario field 'emission_per_epoch': expected raw units >= 0")
-    params, extra = _params(data.get("hyperparameters", {}))
+    emission = _field(data, "emission_per_epoch", "", (int, float), "alpha >= 0", 0)
+    if not (math.isfinite(emission) and emission >= 0):
+        raise ScenarioError("scenario field 'emission_per_epoch': expected alpha >= 0")
+    params, limits, given = _params(data.get("hyperparameters", {}))
     neurons = _neurons(data.get("neurons"), "neurons")
-    return Scenario(name, tuple(neurons), params, count, seed, emission, **extra)
+    raw_emission = round(emission * RAW_PER_ALPHA)
+    return Scenario(
+        name, tuple(neurons), params, count, seed, raw_emission, **limits, hyperparameters=given
+    )
 
 
 def epoch_emission(scenario: Scenario) -> int:

@@ -2,18 +2,17 @@
 model says about each token, to a Verdict. Pure: no model, no tensors, no IO.
 
 Per token (positions are completion token indices):
+- Every token must be the subnet's sampler's choice (inference.sampler) for the request's
+  temperature, top_p and seed at its position, up to numerical near-ties: its score may be at
+  most ``sampler_margin`` nats below the best score, and with top_p < 1 it must be inside the
+  nucleus of logits within ``nucleus_slack`` of the verifier's (``outside_nucleus``). A miss
+  is ``false_eos`` when the token is end-of-sequence, ``skipped_eos`` when the sampler's
+  choice was end-of-sequence, ``not_greedy`` for a greedy request and ``not_sampled``
+  otherwise. End-of-sequence is a token like any other: stopping where the sampler would not
+  have, or going on where it would have stopped, is a wrong token.
 - ``logprob_mismatch``: a claimed logprob differs from the verifier's by more than
   ``logprob_tolerance``; ``logprob_bias``: the differences add up, |sum| / sqrt(n) above
   ``bias_tolerance`` (honest noise averages out, inflation does not; see bias_statistic).
-- Greedy requests: every token must be within ``greedy_max_gap`` nats of the best token. A
-  miss is ``false_eos`` when the token is end-of-sequence, ``skipped_eos`` when the best token
-  was end-of-sequence, else ``not_greedy``.
-- Sampled requests: every token must rank within ``max_rank`` (``token_rank``) and, when
-  top_p < 1, lie in the nucleus of some distribution whose logits are within
-  ``nucleus_slack`` of the verifier's (``outside_nucleus``); the same
-  end-of-sequence cases are named ``false_eos``/``skipped_eos``. A non-EOS token where the
-  sampler would have drawn end-of-sequence with probability >= ``eos_confidence`` is
-  ``skipped_eos``.
 Per completion:
 - ``eos_inside``: an end-of-sequence before the last token (unless the request ignores EOS).
 - ``false_stop``: finish "stop" without a final end-of-sequence or a stop string completed by
@@ -40,13 +39,11 @@ class Evidence:
 
     logprobs: Sequence[float]
     ranks: Sequence[int]
-    best_logprobs: Sequence[float]
-    best_ids: Sequence[int]
-    # Sampled requests only: the least probability mass ranked above each token within the
-    # configured logit noise (inference.sampling.nucleus_mass), and the sampling
-    # distribution's probability of end-of-sequence.
-    nucleus_mass: Sequence[float] | None = None
-    eos_probs: Sequence[float] | None = None
+    # inference.sampler.SamplerEvidence: the sampler's choice on the verifier's logits, how
+    # far (nats) the token's score is below the best, and whether the nucleus may keep it.
+    choice_ids: Sequence[int]
+    gaps: Sequence[float]
+    possible: Sequence[bool]
     # The verifier's logprobs of the claimed top alternatives, when some were claimed.
     alternative_logprobs: Sequence[Sequence[float]] | None = None
 
@@ -75,6 +72,7 @@ def judge(
         max_logprob_diff=max(abs(d) for d in diffs),
         mean_logprob_diff=sum(diffs) / len(diffs),
         prompt_tokens=len(prompt_ids),
+        near_ties=sum(c != t for c, t in zip(evidence.choice_ids, tokens, strict=True)),
     )
 
 
@@ -119,39 +117,21 @@ def _token_findings(
     request = item.request
     findings = []
     for i, token in enumerate(item.token_ids):
-        eos_best, eos_token = ev.best_ids[i] in eos_ids, token in eos_ids
-        if request.greedy:
-            gap = ev.best_logprobs[i] - ev.logprobs[i]
-            if gap <= config.greedy_max_gap:
-                continue
-            code = "not_greedy"
-            detail = (
-                f"token is {gap:.2f} nats below the greedy choice (max {config.greedy_max_gap})"
-            )
+        inside, close = ev.possible[i], ev.gaps[i] <= config.sampler_margin
+        if inside and close:
+            continue
+        if not inside:
+            code = "outside_nucleus"
+            detail = f"the token is outside the top_p {request.top_p} nucleus"
         else:
-            rank_ok = ev.ranks[i] <= config.max_rank
-            nucleus_ok = request.top_p >= 1 or ev.nucleus_mass[i] < request.top_p
-            if rank_ok and nucleus_ok:
-                if not eos_token and ev.eos_probs[i] >= config.eos_confidence:
-                    findings.append(
-                        Finding(
-                            "skipped_eos",
-                            f"end-of-sequence had probability {ev.eos_probs[i]:.4f} here "
-                            f"(threshold {config.eos_confidence})",
-                            i,
-                        )
-                    )
-                continue
-            code = "token_rank" if not rank_ok else "outside_nucleus"
+            code = "not_greedy" if request.greedy else "not_sampled"
             detail = (
-                f"token ranks {ev.ranks[i]} (max {config.max_rank})"
-                if not rank_ok
-                else f"at least {ev.nucleus_mass[i]:.3f} of the probability ranks above the "
-                f"token, outside the top_p {request.top_p} nucleus"
+                f"the token's score is {ev.gaps[i]:.3f} nats below the sampler's choice "
+                f"{ev.choice_ids[i]} (margin {config.sampler_margin})"
             )
-        if eos_token:
+        if token in eos_ids:
             code = "false_eos"
-        elif eos_best and not request.ignore_eos:
+        elif ev.choice_ids[i] in eos_ids and not request.ignore_eos:
             code = "skipped_eos"
         findings.append(Finding(code, detail, i))
     return findings

@@ -89,8 +89,12 @@ def _pick_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
 
 
 def _looks_like_path(name: str) -> bool:
-    # Hub names are "name" or "owner/name"; anything else is meant as a directory.
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+    """Meant as a directory: anything but "name" or "owner/name", and also "owner/name" whose
+    owner is a folder here (`models/nope` next to `models/tiny` is a typo, not a hub id)."""
+    if name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name:
+        return True
+    owner, slash, _ = name.partition("/")
+    return bool(slash) and Path(owner).is_dir()
 
 
 def _resolve_source(name: str) -> tuple[str, bool]:
@@ -104,7 +108,16 @@ def _resolve_source(name: str) -> tuple[str, bool]:
             f"save_pretrained wrote, or {BUILD_HINT}"
         )
     if _looks_like_path(name):
-        raise ModelLoadError(f"model path {name} does not exist: {BUILD_HINT}, or pass a hub name")
+        folder = path.parent
+        there = (
+            ", ".join(sorted(p.name for p in folder.iterdir() if p.is_dir()))
+            if (folder.is_dir())
+            else ""
+        )
+        found = f" ({folder} holds: {there})" if there else ""
+        raise ModelLoadError(
+            f"model path {name} does not exist{found}: {BUILD_HINT}, or pass a hub name"
+        )
     return name, hub_offline()
 
 

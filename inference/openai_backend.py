@@ -6,9 +6,15 @@
     await backend.close()
 
 For miners who outgrow the built-in engine: run vLLM (or another server with the same
-extensions) and point this at it. Chat requests go to ``/chat/completions``, text prompts to
-``/completions``, with ``temperature``, ``top_p``, ``seed``, ``stop``, ``max_tokens`` and
-``ignore_eos`` passed through.
+extensions) and point this at it. ``model`` is the name the server serves the model under
+(vLLM's ``--served-model-name``; its default is the model's path or hub name) and ``api_key``
+the key it expects (vLLM's ``--api-key``). Chat requests go to ``/chat/completions``, text
+prompts to ``/completions``, with ``temperature``, ``top_p``, ``seed`` (a random one when the
+request has none), ``stop``, ``max_tokens`` and ``ignore_eos`` passed through. The server must
+sample with the subnet's sampler: vLLM does with ``--logits-processors
+inference.vllm_sampler:SubnetSampler``. ``served_models()`` lists what the server serves
+(``GET /models``); inference/backend_checks.py runs the start-up checks, the sampler's among
+them (inference.sampler_probe).
 
 What verification needs, and which server features it relies on:
 - per-token logprobs of the raw model distribution (``logprobs``/``top_logprobs``; vLLM's
@@ -19,13 +25,17 @@ What verification needs, and which server features it relies on:
   error, because re-tokenising text does not give back the generated ids;
 - the end-of-sequence token counted among the completion's tokens and logprobs when
   generation stops on it (vLLM does), so that the verifier can check the stop.
+A text completion's ``logprobs`` is the number of alternatives per token, and servers differ on
+0 (vLLM: the sampled token's logprob and no alternatives; others: no logprobs at all), so at
+least 1 is asked for and alternatives beyond the request's ``top_logprobs`` are dropped.
 Errors: a 400/422 from the server raises InvalidRequest with its message; anything else that
-goes wrong raises BackendError.
+goes wrong raises BackendError, with a message of one line that says what failed.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import Any
@@ -34,6 +44,7 @@ import httpx
 
 from inference.types import (
     FINISH_REASONS,
+    MAX_SEED,
     Completion,
     GenerationRequest,
     InvalidRequest,
@@ -45,10 +56,17 @@ from inference.types import (
 TOKEN_ID_PREFIX = "token_id:"
 DEFAULT_TIMEOUT_S = 120.0
 _CLIENT_ERRORS = (400, 422)
+_UNAUTHORIZED = (401, 403)
+# Most of a server's error body worth quoting in a one-line message.
+QUOTED_BODY_CHARS = 300
 
 
 class BackendError(RuntimeError):
     """The server failed or answered something this backend cannot verify."""
+
+
+class BackendUnauthorized(BackendError):
+    """The server refused the API key (or the lack of one)."""
 
 
 class OpenAIBackend:
@@ -69,17 +87,30 @@ class OpenAIBackend:
         self._client = client or httpx.AsyncClient(headers=headers, timeout=timeout_s)
         self._owns_client = client is None
 
+    async def served_models(self) -> list[str]:
+        """The model names the server serves (its ``GET /models``)."""
+        url = f"{self.base_url}/models"
+        try:
+            response = await self._client.get(url)
+        except httpx.HTTPError as exc:
+            raise BackendError(f"could not reach the server at {url}: {_cause(exc)}") from None
+        data = _json_or_raise(response, url)
+        try:
+            return [str(entry["id"]) for entry in data["data"]]
+        except (KeyError, TypeError) as exc:
+            raise BackendError(f"unexpected answer to GET {url}: {exc!r}") from None
+
     async def generate(self, request: GenerationRequest) -> Completion:
         url, payload = self._payload(request, stream=False)
         try:
             response = await self._client.post(url, json=payload)
         except httpx.HTTPError as exc:
-            raise BackendError(f"could not reach the server at {url}: {exc!r}") from exc
-        data = _json_or_raise(response)
+            raise BackendError(f"could not reach the server at {url}: {_cause(exc)}") from None
+        data = _json_or_raise(response, url)
         try:
-            return _completion(data, request.is_chat)
+            return _completion(data, request.is_chat, request.top_logprobs)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
-            raise BackendError(f"unexpected response from {url}: {exc!r}") from exc
+            raise BackendError(f"unexpected response from {url}: {exc!r}") from None
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamDelta]:
         url, payload = self._payload(request, stream=True)
@@ -89,14 +120,14 @@ class OpenAIBackend:
             async with self._client.stream("POST", url, json=payload) as response:
                 if response.status_code != 200:
                     await response.aread()
-                    _json_or_raise(response)
+                    _json_or_raise(response, url)
                 async for line in response.aiter_lines():
-                    for delta in _stream_line(parts, line, request.is_chat, url):
+                    for delta in _stream_line(parts, line, request, url):
                         if held is not None:
                             yield held
                         held = delta
         except httpx.HTTPError as exc:
-            raise BackendError(f"the stream from {url} failed: {exc!r}") from exc
+            raise BackendError(f"the stream from {url} failed: {_cause(exc)}") from None
         completion = parts.completion()
         yield replace(held, completion=completion)
 
@@ -119,8 +150,9 @@ class OpenAIBackend:
             "return_token_ids": True,
             "return_tokens_as_token_ids": True,
         }
-        if request.seed is not None:
-            payload["seed"] = request.seed
+        # Always a seed: the server's sampler (inference.vllm_sampler) samples only seeded
+        # requests with the subnet's sampler.
+        payload["seed"] = secrets.randbelow(MAX_SEED + 1) if request.seed is None else request.seed
         if request.stop:
             payload["stop"] = list(request.stop)
         if request.ignore_eos:
@@ -134,11 +166,19 @@ class OpenAIBackend:
             payload["top_logprobs"] = request.top_logprobs
             return f"{self.base_url}/chat/completions", payload
         payload["prompt"] = request.prompt
-        payload["logprobs"] = request.top_logprobs
+        # At least 1: servers disagree on what 0 means (see the module docstring).
+        payload["logprobs"] = max(1, request.top_logprobs)
         return f"{self.base_url}/completions", payload
 
 
-def _stream_line(parts: _StreamParts, line: str, is_chat: bool, url: str) -> list[StreamDelta]:
+def _cause(exc: Exception) -> str:
+    """An httpx failure in one line: its type and message."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _stream_line(
+    parts: _StreamParts, line: str, request: GenerationRequest, url: str
+) -> list[StreamDelta]:
     """The deltas in one server-sent-event line (none for comments, blanks and [DONE])."""
     if not line.startswith("data:"):
         return []
@@ -146,16 +186,21 @@ def _stream_line(parts: _StreamParts, line: str, is_chat: bool, url: str) -> lis
     if body == "[DONE]":
         return []
     try:
-        return parts.add(json.loads(body), is_chat)
+        return parts.add(json.loads(body), request.is_chat, request.top_logprobs)
     except (KeyError, IndexError, TypeError, ValueError) as exc:
-        raise BackendError(f"unexpected stream chunk from {url}: {exc!r}") from exc
+        raise BackendError(f"unexpected stream chunk from {url}: {exc!r}") from None
 
 
-def _json_or_raise(response: httpx.Response) -> dict:
+def _json_or_raise(response: httpx.Response, url: str) -> dict:
+    quoted = " ".join(response.text[:QUOTED_BODY_CHARS].split())
     if response.status_code in _CLIENT_ERRORS:
-        raise InvalidRequest(f"the server refused the request: {response.text[:500]}")
+        raise InvalidRequest(f"the server refused the request: {quoted}")
+    if response.status_code in _UNAUTHORIZED:
+        raise BackendUnauthorized(
+            f"{url} answered {response.status_code} (the API key is missing or wrong): {quoted}"
+        )
     if response.status_code != 200:
-        raise BackendError(f"the server answered {response.status_code}: {response.text[:500]}")
+        raise BackendError(f"{url} answered {response.status_code}: {quoted}")
     return response.json()
 
 
@@ -168,8 +213,10 @@ def _token_id(token: str) -> int:
     return int(token[len(TOKEN_ID_PREFIX) :])
 
 
-def _entries(choice: Mapping, is_chat: bool) -> list[tuple[str, float, tuple[TokenLogprob, ...]]]:
-    """(token, logprob, alternatives) per token, from either API's logprobs layout."""
+def _entries(
+    choice: Mapping, is_chat: bool, top_k: int
+) -> list[tuple[str, float, tuple[TokenLogprob, ...]]]:
+    """(token, logprob, up to `top_k` alternatives) per token, from either API's layout."""
     logprobs = choice.get("logprobs")
     if not logprobs:
         return []
@@ -180,7 +227,7 @@ def _entries(choice: Mapping, is_chat: bool) -> list[tuple[str, float, tuple[Tok
                 e["logprob"],
                 tuple(
                     TokenLogprob(_token_id(t["token"]), t["logprob"])
-                    for t in e.get("top_logprobs") or ()
+                    for t in (e.get("top_logprobs") or ())[:top_k]
                 ),
             )
             for e in logprobs.get("content") or []
@@ -190,7 +237,7 @@ def _entries(choice: Mapping, is_chat: bool) -> list[tuple[str, float, tuple[Tok
         (
             token,
             logprob,
-            tuple(TokenLogprob(_token_id(t), v) for t, v in (top or {}).items()),
+            tuple(TokenLogprob(_token_id(t), v) for t, v in list((top or {}).items())[:top_k]),
         )
         for token, logprob, top in zip(
             logprobs["tokens"], logprobs["token_logprobs"], tops, strict=True
@@ -204,9 +251,9 @@ def _finish(reason: str | None) -> str:
     return reason
 
 
-def _completion(data: Mapping, is_chat: bool) -> Completion:
+def _completion(data: Mapping, is_chat: bool, top_k: int) -> Completion:
     choice = data["choices"][0]
-    entries = _entries(choice, is_chat)
+    entries = _entries(choice, is_chat, top_k)
     token_ids = choice.get("token_ids") or [_token_id(token) for token, _, _ in entries]
     if len(entries) != len(token_ids):
         raise BackendError(
@@ -247,7 +294,7 @@ class _StreamParts:
         self.finish_reason: str | None = None
         self.usage: Mapping | None = None
 
-    def add(self, chunk: Mapping, is_chat: bool) -> list[StreamDelta]:
+    def add(self, chunk: Mapping, is_chat: bool, top_k: int) -> list[StreamDelta]:
         if chunk.get("usage"):
             self.usage = chunk["usage"]
         if chunk.get("prompt_token_ids"):
@@ -256,7 +303,7 @@ class _StreamParts:
             return []
         choice = chunk["choices"][0]
         text = (choice.get("delta") or {}).get("content") if is_chat else choice.get("text")
-        entries = _entries(choice, is_chat)
+        entries = _entries(choice, is_chat, top_k)
         ids = choice.get("token_ids") or [_token_id(token) for token, _, _ in entries]
         if len(ids) != len(entries):
             raise BackendError(f"a stream chunk has {len(entries)} logprobs for {len(ids)} tokens")

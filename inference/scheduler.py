@@ -9,7 +9,9 @@ waits for a long one. Everything here runs on one thread (the engine's worker); 
 of a sequence are how results leave it.
 
 Per token: logprobs are ``log_softmax`` of the raw logits (inference.types); the token is the
-argmax for greedy requests, else drawn by inference.sampling with the request's generator.
+subnet's sampler's choice (inference.sampler) for the request's temperature, top_p and seed at
+that position, so a request gives the same tokens alone or in any batch. A sampled request
+without a seed gets a random one.
 A sequence finishes with "stop" on an end-of-sequence token (kept in ``token_ids``) or when
 its text contains a stop string (the text is cut before it), and with "length" at
 ``max_tokens``.
@@ -25,8 +27,9 @@ from dataclasses import dataclass, field
 import torch
 
 from inference.kv_batch import KVBatch
-from inference.sampling import log_probs, sample_rows
+from inference.sampler import choose, log_probs
 from inference.types import (
+    MAX_SEED,
     Completion,
     GenerationRequest,
     StreamDelta,
@@ -34,8 +37,6 @@ from inference.types import (
     Usage,
 )
 
-# Bits of a random seed drawn for a sampled request that gives none.
-_SEED_BITS = 63
 # The character a decoder emits for an incomplete multi-byte sequence.
 _INCOMPLETE = "\ufffd"
 
@@ -61,14 +62,11 @@ class Sequence:
     streamed_chars: int = 0
     finish_reason: str | None = None
     cancelled: bool = False
-    generator: torch.Generator | None = None
+    seed: int = 0
 
     def __post_init__(self) -> None:
-        if not self.request.greedy:
-            seed = self.request.seed
-            self.generator = torch.Generator().manual_seed(
-                secrets.randbits(_SEED_BITS) if seed is None else seed
-            )
+        seed = self.request.seed
+        self.seed = secrets.randbelow(MAX_SEED + 1) if seed is None else seed
 
     @property
     def needs_text(self) -> bool:
@@ -155,17 +153,13 @@ class Scheduler:
 
     def _advance(self, seqs: list[Sequence], logits: torch.Tensor) -> None:
         logprobs = log_probs(logits)
-        tokens = logprobs.argmax(dim=-1).tolist()
-        sampled = [i for i, s in enumerate(seqs) if not s.request.greedy]
-        if sampled:
-            draws = sample_rows(
-                logits[sampled],
-                [seqs[i].request.temperature for i in sampled],
-                [seqs[i].request.top_p for i in sampled],
-                [float(torch.rand((), generator=seqs[i].generator)) for i in sampled],
-            )
-            for i, token in zip(sampled, draws, strict=True):
-                tokens[i] = token
+        tokens = choose(
+            logits,
+            [s.request.temperature for s in seqs],
+            [s.request.top_p for s in seqs],
+            [s.seed for s in seqs],
+            [len(s.token_ids) for s in seqs],
+        )
         chosen = logprobs.gather(-1, torch.tensor(tokens, device=logits.device)[:, None])
         chosen = chosen.squeeze(-1).tolist()
         alternatives = self._alternatives(seqs, logprobs)

@@ -41,7 +41,7 @@ from inference.loading import (
 )
 from inference.memory import OutOfMemoryError, first_line, release_memory
 from inference.prompts import Limits, prepare
-from inference.sampling import log_probs, nucleus_mass, ranks, sampling_probs
+from inference.sampler import log_probs, ranks, sampler_evidence
 from inference.types import (
     FINISH_REASONS,
     GenerationRequest,
@@ -164,6 +164,16 @@ class Verifier:
         prompts = [self._check(item) for item in items]  # every refusal before any model work
         return self._evidence_of(items, prompts)
 
+    def completion_logprobs(self, items: Sequence[VerifyItem]) -> list[torch.Tensor]:
+        """Per item, this model's logprobs [n_tokens, vocab] at each completion position (what
+        inference.calibrate compares between precisions). Malformed input raises."""
+        prompts = [self._check(item) for item in items]
+        found: dict[int, torch.Tensor] = {}
+        for chunk in self._chunks(items, prompts):
+            logits = self._completion_logits([items[i] for i in chunk], [prompts[i] for i in chunk])
+            found.update((i, log_probs(row)) for i, row in zip(chunk, logits, strict=True))
+        return [found[i] for i in range(len(items))]
+
     def _judge(
         self, items: Sequence[VerifyItem], found: list[tuple[list[int], Evidence]]
     ) -> list[Verdict]:
@@ -207,6 +217,11 @@ class Verifier:
 
     def _check(self, item: VerifyItem) -> list[int]:
         prompt_ids = prepare(self.tokenizer, item.request, self.limits)
+        if not item.request.greedy and item.request.seed is None:
+            raise InvalidCompletion(
+                "a sampled completion is verified against the seed it was sampled with: the "
+                "request must carry its seed"
+            )
         tokens, claimed = list(item.token_ids), list(item.logprobs)
         if not tokens:
             raise InvalidCompletion("the completion has no tokens")
@@ -284,22 +299,15 @@ class Verifier:
     def _evidence(self, item: VerifyItem, logits: torch.Tensor) -> Evidence:
         tokens = torch.tensor(list(item.token_ids), device=logits.device)
         lp = log_probs(logits)
-        best = lp.max(dim=-1)
-        chosen = lp.gather(-1, tokens[:, None]).squeeze(-1)
         request = item.request
-        nucleus = eos = None
-        if not request.greedy:
-            temperature = torch.full((len(tokens),), request.temperature, device=logits.device)
-            probs = sampling_probs(logits, temperature)
-            nucleus = nucleus_mass(
-                logits.float() / request.temperature,
-                tokens,
-                self.config.nucleus_slack / request.temperature,
-            ).tolist()
-            eos_index = torch.tensor(
-                sorted(self.eos_token_ids), dtype=torch.long, device=logits.device
-            )
-            eos = probs.index_select(-1, eos_index).sum(-1).tolist()
+        sampler = sampler_evidence(
+            logits,
+            tokens,
+            request.temperature,
+            request.top_p,
+            request.seed,
+            self.config.nucleus_slack,
+        )
         alternatives = None
         if item.top_logprobs is not None:
             alternatives = [
@@ -307,12 +315,11 @@ class Verifier:
                 for i, entry in enumerate(item.top_logprobs)
             ]
         return Evidence(
-            logprobs=chosen.tolist(),
+            logprobs=lp.gather(-1, tokens[:, None]).squeeze(-1).tolist(),
             ranks=ranks(lp, tokens).tolist(),
-            best_logprobs=best.values.tolist(),
-            best_ids=best.indices.tolist(),
-            nucleus_mass=nucleus,
-            eos_probs=eos,
+            choice_ids=sampler.choice,
+            gaps=sampler.gap,
+            possible=sampler.possible,
             alternative_logprobs=alternatives,
         )
 

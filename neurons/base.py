@@ -15,14 +15,18 @@ import asyncio
 import contextlib
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from loguru import logger
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 import chain as chain_api
-from chain import Chain, ChainError, Metagraph
-from neurons.config import Config, ConfigError
+from chain import Chain, ChainError, Metagraph, btcli
+from chain.errors import CONNECTION
+from neurons.config import Config, ConfigError, version_text
 from neurons.metrics import MetricsServer, NeuronMetrics, serve_metrics
 
 EXIT_OK = 0
@@ -33,23 +37,73 @@ BLOCK_WAIT_SECONDS = 30.0
 LOG_FORMAT = (
     "<green>{time:HH:mm:ss.SSS}</green> | <level>{level: <7}</level> | {extra[neuron]} | {message}"
 )
+# A log file in --logging.logging_dir starts over at this size; this many old ones are kept.
+LOG_FILE_ROTATION = "100 MB"
+LOG_FILE_RETENTION = 5
 
 
 class StartupError(RuntimeError):
     """A neuron cannot start; the message says what the user should do."""
 
 
-def setup_logging(debug: bool, name: str) -> None:
-    """One loguru sink on stderr, tagged with the neuron's name (role and hotkey).
+def log_file(config: Config) -> Path | None:
+    """Where `--logging.logging_dir` puts this neuron's log, if it is set."""
+    folder = config.logging.logging_dir
+    if not folder:
+        return None
+    w = config.wallet
+    return Path(folder).expanduser() / f"{config.role}-{w.name}-{w.hotkey}.log"
 
-    Model loading's progress bars are switched off: a neuron's log is one line per event.
-    """
-    from transformers.utils import logging as transformers_logging
 
-    transformers_logging.disable_progress_bar()
+def setup_logging(config: Config) -> None:
+    """One loguru sink on stderr (and one in `--logging.logging_dir`), tagged with the
+    neuron's role, at the level the `--logging.*` flags ask for; then the first line, at once:
+    what is starting, where."""
     logger.remove()
-    logger.configure(extra={"neuron": name})
-    logger.add(sys.stderr, level="DEBUG" if debug else "INFO", format=LOG_FORMAT)
+    logger.configure(extra={"neuron": config.role})
+    level = config.logging.level
+    logger.add(sys.stderr, level=level, format=LOG_FORMAT)
+    path = log_file(config)
+    if path is not None:
+        try:
+            logger.add(
+                path,
+                level=level,
+                format=LOG_FORMAT,
+                rotation=LOG_FILE_ROTATION,
+                retention=LOG_FILE_RETENTION,
+                colorize=False,
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"--logging.logging_dir {config.logging.logging_dir}: cannot write {path} "
+                f"({exc.strerror or exc}); give a folder you can write to"
+            ) from None
+    w = config.wallet
+    logger.info(
+        "starting {} ({}) on {}, netuid {}, wallet {}/{}{}",
+        config.role,
+        version_text(),
+        config.subtensor.network,
+        config.netuid,
+        w.name,
+        w.hotkey,
+        f"; log file {path}" if path else "",
+    )
+
+
+@contextlib.contextmanager
+def progress_line(text: str, console: Console | None = None) -> Iterator[None]:
+    """A spinner with the elapsed time while the block runs, on a terminal only (a log file
+    gets the lines before and after it instead)."""
+    console = console or Console(stderr=True)
+    if not console.is_terminal:
+        yield
+        return
+    columns = (SpinnerColumn(), TextColumn(text), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        progress.add_task(text, total=None)
+        yield
 
 
 def limit_model_threads(config: Config) -> None:
@@ -61,29 +115,54 @@ def limit_model_threads(config: Config) -> None:
 
 
 @contextlib.contextmanager
-def loading_model(config: Config) -> Iterator[dict[str, str | None]]:
+def loading_model(config: Config, what: str = "model") -> Iterator[dict[str, str | None]]:
     """Load the `--model` inside this block: `--model.threads` is applied first, the block gets
     the `device` and `dtype` arguments of inference's loaders (None where the option says
-    auto), and a model that cannot be loaded is a StartupError naming `--model`."""
-    from inference.types import ModelLoadError
+    auto), and a model that cannot be loaded is a StartupError naming `--model`.
 
+    One line says what is loading, a progress line runs meanwhile (on a terminal), and one
+    line says how long it took. Hugging Face's own progress bars are switched off: a neuron's
+    log is one line per event."""
     model = config.model
-    limit_model_threads(config)
-    try:
-        yield {
-            "device": None if model.device == "auto" else model.device,
-            "dtype": None if model.dtype == "auto" else model.dtype,
-        }
-    except (ModelLoadError, OSError, ValueError) as exc:
-        raise StartupError(f"--model {model.name}: {exc}") from exc
+    logger.info("loading {} {} (device {}, dtype {})", what, model.name, model.device, model.dtype)
+    started = time.monotonic()
+    with progress_line(f"loading {what} {model.name}"):
+        # Importing torch and transformers is seconds of the load: inside the progress line.
+        from transformers.utils import logging as transformers_logging
+
+        from inference.types import ModelLoadError
+
+        transformers_logging.disable_progress_bar()
+        limit_model_threads(config)
+        try:
+            yield {
+                "device": None if model.device == "auto" else model.device,
+                "dtype": None if model.dtype == "auto" else model.dtype,
+            }
+        except (ModelLoadError, OSError, ValueError) as exc:
+            raise StartupError(f"--model {model.name}: {exc}") from exc
+    logger.info("{} {} loaded in {:.1f} s", what, model.name, time.monotonic() - started)
 
 
-def wallet_command(config: Config) -> str:
-    wallet = config.wallet
-    return (
-        f"btcli wallet create --wallet {wallet.name} --wallet-hotkey {wallet.hotkey} "
-        f"--wallet-path {wallet.path}"
-    )
+def subnet_command(config: Config, *words: str, network: bool = True) -> str:
+    """A `subnet` command line for this neuron's wallet (and network, unless the default)."""
+    w = config.wallet
+    where = ["--network", config.subtensor.network] if network else []
+    if where == ["--network", "dev"]:
+        where = []
+    wallet = ["--wallet.name", w.name, "--wallet.hotkey", w.hotkey, "--wallet.path", w.path]
+    return " ".join(["subnet", *words, *where, *wallet])
+
+
+def wallet_hint(config: Config, coldkey_exists: bool) -> str:
+    """How to create the configured hotkey: `subnet wallet create` (which adds a hotkey to an
+    existing coldkey), or btcli 9's command for the same."""
+    w = config.wallet
+    ours = subnet_command(config, "wallet", "create", network=False)
+    if coldkey_exists:
+        theirs = btcli.wallet_new_hotkey(w.name, w.hotkey, w.path)
+        return f"add it with `{ours}` (the coldkey stays as it is) or `{theirs}`"
+    return f"create it with `{ours}` or `{btcli.wallet_create(w.name, w.hotkey, w.path)}`"
 
 
 def load_wallet(config: Config):
@@ -98,16 +177,10 @@ def load_wallet(config: Config):
     hotkey_file = Path(w.path).expanduser() / w.name / "hotkeys" / w.hotkey
     if not hotkey_file.exists():
         coldkey_exists = (hotkey_file.parent.parent / "coldkeypub.txt").exists()
-        command = (
-            f"btcli wallet new-hotkey --wallet {w.name} --wallet-hotkey {w.hotkey} "
-            f"--wallet-path {w.path}"
-            if coldkey_exists
-            else wallet_command(config)
-        )
         raise StartupError(
             f"no hotkey {w.hotkey!r} in wallet {w.name!r} under {w.path} ({hotkey_file} does "
-            f"not exist): create it with `{command}`, or pass --wallet.name/--wallet.hotkey/"
-            "--wallet.path of an existing one"
+            f"not exist): {wallet_hint(config, coldkey_exists)}; or pass --wallet.name/"
+            "--wallet.hotkey/--wallet.path of an existing one"
         )
     try:
         wallet.hotkey  # noqa: B018 (reading it is the check: a locked or damaged file fails here)
@@ -118,27 +191,24 @@ def load_wallet(config: Config):
 
 def register_hint(config: Config, hotkey: str) -> str:
     w = config.wallet
-    where = f"netuid {config.netuid} on {config.subtensor.network}"
-    if config.is_local_network:
-        how = (
-            "on a dev chain, `subnet localnet` registers the neurons it starts; for your own "
-            f"wallet call `await chain.connect({config.subtensor.network!r}).register(wallet, "
-            f"{config.netuid})`"
-        )
-    else:
-        how = (
-            f"register it with `btcli subnets register --netuid {config.netuid} --wallet {w.name} "
-            f"--wallet-hotkey {w.hotkey} --wallet-path {w.path} --network "
-            f"{config.subtensor.network}` (it burns the registration cost from the coldkey)"
-        )
+    network = config.subtensor.network
+    where = f"netuid {config.netuid} on {network}"
+    ours = subnet_command(config, "register", "--netuid", str(config.netuid))
+    how = f"register it with `{ours}` (it burns the registration cost from the coldkey)"
+    if not config.is_local_network:
+        theirs = btcli.subnets_register(config.netuid, w.name, w.hotkey, network, w.path)
+        how += f", or `{theirs}`"
     return f"hotkey {hotkey} is not registered on {where}: {how}"
 
 
 def unreadable_subnet(config: Config, exc: ChainError) -> str:
+    network = config.subtensor.network
     hint = ""
-    if exc.code == "ConnectionError" and config.is_local_network:
+    if exc.code == CONNECTION and config.is_local_network:
         hint = " (is the dev chain running? start it with `subnet devchain`)"
-    return f"cannot read netuid {config.netuid} on {config.subtensor.network}: {exc}{hint}"
+    elif exc.code == CONNECTION:
+        hint = f" (check this machine's connection to {chain_api.endpoint_of(network)})"
+    return f"cannot read netuid {config.netuid} on {network}: {exc}{hint}"
 
 
 async def preflight(chain: Chain, config: Config, hotkey: str) -> int:
@@ -172,9 +242,11 @@ async def connect_registered(config: Config) -> tuple[Chain, object]:
 
 
 class Neuron:
-    """The lifecycle both neurons share. Subclasses implement `run()` and `on_metagraph()`."""
+    """The lifecycle both neurons share. Subclasses implement `run()` and `on_metagraph()`,
+    and name their role's metrics class."""
 
     role = "neuron"
+    metrics_class: type[NeuronMetrics] = NeuronMetrics
 
     def __init__(self, config: Config, chain: Chain, wallet, metrics: NeuronMetrics | None = None):
         self.config = config
@@ -182,7 +254,7 @@ class Neuron:
         self.chain = chain
         self.wallet = wallet
         self.hotkey: str = wallet.hotkey.ss58_address
-        self.metrics = metrics or NeuronMetrics(self.role)
+        self.metrics = metrics or self.metrics_class(config.netuid, self.hotkey)
         self.metagraph: Metagraph | None = None
         self.uid: int | None = None
         self.last_sync_block = -1
@@ -234,8 +306,7 @@ class Neuron:
         if self.uid is not None and uid != self.uid:
             logger.warning("this hotkey moved from uid {} to uid {}", self.uid, uid)
         self.metagraph, self.uid, self.last_sync_block = metagraph, uid, metagraph.block
-        self.metrics.block.set(metagraph.block)
-        self.metrics.metagraph_size.set(metagraph.n)
+        self.metrics.observe_chain(metagraph, uid)
         await self.on_metagraph(metagraph)
         return metagraph
 

@@ -1,6 +1,6 @@
 """The pieces of one round: tasks the model can take, one query per task, each answer judged.
 
-    tasks = fitting_tasks(seed, len(uids), max_tokens, model, checker.fits)
+    tasks = fitting_tasks(seed, len(uids), max_tokens, model, checker.fits, source)
     queries = build_queries(metagraph, uids, tasks)
     replies = await send_queries(client, queries, timeout_s)   # concurrent, one deadline each
     results = judge_round(queries, replies, checker)           # CPU work: run it in a thread
@@ -12,7 +12,9 @@ which verifies answers in batches as they arrive, from the same `screen`, `judge
 `unverified`.
 
 A miner that times out, refuses, cannot be reached, returns a bad signature or a response
-without its proof (token ids, logprobs) fails without any model work (`screen`). Answers that
+without its proof (token ids, logprobs) fails without any model work (`screen`). A refusal the
+miner signed for this request carries its reason (`caller_without_validator_permit`, ...):
+the result's `refusal` and detail name it, so the validator counts and logs it per reason. Answers that
 arrive are verified by `inference.Verifier.verify_many`, which fails a malformed answer alone
 and verifies the others in the same pass.
 
@@ -26,16 +28,16 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from chain import Metagraph
 from inference.types import MALFORMED, GenerationRequest, ModelOutOfMemory
 from neurons import translate
 from neurons.rewards import Outcome
-from neurons.tasks import CHAT, Task, make_task
+from neurons.tasks import CHAT, SYNTHETIC, Task, TaskSource, make_task
 from protocol import schemas as wire
-from protocol.client import EpistulaClient, Failure, Reply, Target
+from protocol.client import EpistulaClient, Failure, Reply, StreamReply, Target
 
 VERIFIED = "verified"
 # The detail of an answer left out of the scores: the validator could not verify it.
@@ -118,6 +120,7 @@ class Result:
     answered: bool  # a signed answer came back (verified or not)
     proven_wrong: bool  # a signed answer failed verification: proof of a wrong answer
     left_out: bool = False  # not judged for a fault of the validator's: no score this round
+    refusal: str | None = None  # the miner's signed reason for refusing, if it refused
 
 
 def per_miner(results: Sequence[Result]) -> list[Result]:
@@ -135,7 +138,9 @@ def per_miner(results: Sequence[Result]) -> list[Result]:
     for uid, group in grouped.items():
         verified = all(r.outcome.verified for r in group)
         judged = [r for r in group if not r.left_out]
-        failure = next((r.detail for r in judged if r.detail != VERIFIED), None)
+        first_failed = next((r for r in judged if r.detail != VERIFIED), None)
+        failure = first_failed.detail if first_failed is not None else None
+        refusal = first_failed.refusal if first_failed is not None else None
         left_out = failure is None and len(judged) < len(group)
         if left_out:
             failure = next(r.detail for r in group if r.left_out)
@@ -145,7 +150,9 @@ def per_miner(results: Sequence[Result]) -> list[Result]:
         answered = any(r.answered for r in group)
         wrong = any(r.proven_wrong for r in group)
         detail = failure or VERIFIED
-        combined.append(Result(uid, group[0].hotkey, outcome, detail, answered, wrong, left_out))
+        combined.append(
+            Result(uid, group[0].hotkey, outcome, detail, answered, wrong, left_out, refusal)
+        )
     return combined
 
 
@@ -157,15 +164,21 @@ def wire_request(task: Task, model: str) -> translate.WireRequest:
 
 
 def fitting_tasks(
-    seed: int, count: int, max_tokens: int, model: str, fits: Callable[[GenerationRequest], bool]
+    seed: int,
+    count: int,
+    max_tokens: int,
+    model: str,
+    fits: Callable[[GenerationRequest], bool],
+    source: TaskSource = SYNTHETIC,
 ) -> list[tuple[translate.WireRequest, GenerationRequest]]:
-    """`count` tasks from `seed` that the validator's model can take (context, chat template)."""
+    """`count` tasks from `seed` and `source` that the validator's model can take (context,
+    chat template)."""
     rng = random.Random(seed)
     chosen: list[tuple[translate.WireRequest, GenerationRequest]] = []
     for _ in range(count + MAX_TASK_REDRAWS):
         if len(chosen) == count:
             break
-        body = wire_request(make_task(rng, max_tokens), model)
+        body = wire_request(make_task(rng, max_tokens, source), model)
         request = translate.generation_request(body)
         if fits(request):
             chosen.append((body, request))
@@ -211,6 +224,9 @@ async def send_queries(
 def screen(query: Query, reply: Reply | Failure) -> Result | translate.Claim:
     """The result of a call that brought nothing to verify, or the claim its answer makes."""
     if isinstance(reply, Failure):
+        if reply.refusal is not None and reply.error is not None:
+            result = _result(query, reply, f"{reply.refusal}: {reply.error.message}")
+            return replace(result, refusal=reply.refusal)
         status = f" {reply.status}" if reply.status is not None else ""
         return _result(query, reply, f"{reply.reason.value}{status}")
     try:
@@ -219,7 +235,9 @@ def screen(query: Query, reply: Reply | Failure) -> Result | translate.Claim:
         return _result(query, reply, f"no_proof: {exc}")
 
 
-def judged(query: Query, reply: Reply, claim: translate.Claim, verdict: str) -> Result:
+def judged(
+    query: Query, reply: Reply | StreamReply, claim: translate.Claim, verdict: str
+) -> Result:
     """The result of an answer the checker judged (`verdict`: VERIFIED or why it failed)."""
     return _result(query, reply, verdict, claim.completion_tokens)
 
@@ -237,9 +255,11 @@ def unverified(query: Query, reply: Reply, claim: translate.Claim, why: str) -> 
     )
 
 
-def _result(query: Query, reply: Reply | Failure, detail: str, tokens: int = 0) -> Result:
+def _result(
+    query: Query, reply: Reply | StreamReply | Failure, detail: str, tokens: int = 0
+) -> Result:
     verified = detail == VERIFIED
-    answered = isinstance(reply, Reply)
+    answered = not isinstance(reply, Failure)  # a signed answer (whole or streamed) came back
     outcome = Outcome(verified, tokens, reply.latency_s if verified else None)
     return Result(
         query.uid, query.target.hotkey, outcome, detail, answered, answered and not verified

@@ -6,14 +6,17 @@ users know: `--wallet.name`, `--subtensor.network`, ...), the environment variab
 (`SUBNET_` + the dotted name upper-cased with `.` -> `_`), the keys accepted in the YAML file
 (`--config PATH`, nested mappings or dotted keys) and the `--help` text.
 
-Precedence, per option: command-line flag, then environment variable, then config file, then
-the default. `load_config` is pure given its arguments (argv, an environment mapping and the
-file's text are all passed in), so the precedence rules are tested without touching the process.
+Precedence, per option: command-line flag (or one of its aliases), then the `SUBNET_`
+environment variable, then its `BT_*` aliases, then config file, then the default. Two flags
+for one option with different values are refused rather than one silently winning.
+`load_config` is pure given its arguments (argv, an environment mapping and the file's text
+are all passed in), so the precedence rules are tested without touching the process.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -75,6 +78,7 @@ class AxonConfig:
     ip: str
     port: int
     external_ip: str | None
+    external_port: int | None
     max_connections: int
     max_connections_per_address: int
     header_timeout: float
@@ -95,22 +99,34 @@ class AxonConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     name: str | None
-    served_name: str | None
+    request_name: str | None
     device: str
     dtype: str
     threads: int
     max_batch: int
     backend_url: str | None
+    served_name: str | None
+    backend_api_key: str | None
 
     @property
     def wire_name(self) -> str:
-        """The name requests carry: `--model.served_name`, else `--model`."""
-        return self.served_name or self.name or ""
+        """The name requests carry: `--model.request_name`, else `--model`."""
+        return self.request_name or self.name or ""
 
 
 @dataclass(frozen=True)
 class LoggingConfig:
     debug: bool
+    trace: bool
+    info: bool
+    logging_dir: str | None
+
+    @property
+    def level(self) -> str:
+        """The most detailed level asked for: TRACE, DEBUG, else INFO."""
+        if self.trace:
+            return "TRACE"
+        return "DEBUG" if self.debug else "INFO"
 
 
 @dataclass(frozen=True)
@@ -136,6 +152,7 @@ class MinerConfig:
 @dataclass(frozen=True)
 class ValidatorConfig:
     round_interval: float
+    miner_min_stake: float
     sample_size: int
     timeout: float
     tasks_per_miner: int
@@ -151,6 +168,19 @@ class ValidatorConfig:
 
 
 @dataclass(frozen=True)
+class GatewayConfig:
+    port: int | None
+    ip: str
+    path: str | None
+    verify_share: float
+    organic_share: float
+    first_token_timeout: float
+    timeout: float
+    attempts: int
+    gpu_hour_price: float | None
+
+
+@dataclass(frozen=True)
 class Config:
     role: str
     netuid: int
@@ -163,6 +193,7 @@ class Config:
     neuron: NeuronConfig
     miner: MinerConfig
     validator: ValidatorConfig
+    gateway: GatewayConfig
     sources: Mapping[str, str]  # option key -> "flag", "env", "file" or "default"
 
     @property
@@ -182,6 +213,16 @@ class Config:
             / "validator_state.json"
         )
 
+    def gateway_path(self) -> Path:
+        """The gateway's folder: the option, or `gateway/` beside the default state file."""
+        if self.gateway.path:
+            return Path(self.gateway.path).expanduser()
+        return gateway_folder(self.wallet.name, self.wallet.hotkey, self.netuid)
+
+    def announced_port(self, listening_port: int) -> int:
+        """The port validators should use: `--axon.external_port`, else the one listened on."""
+        return self.axon.external_port or listening_port
+
     def announced_ip(self) -> str:
         """Where validators should reach this miner; on a real network the user must say."""
         if self.axon.external_ip:
@@ -194,6 +235,13 @@ class Config:
         )
 
 
+def gateway_folder(wallet_name: str, hotkey: str, netuid: int) -> Path:
+    """Where a validator's gateway keeps its SQLite file unless `--gateway.path` says."""
+    return (
+        Path(DEFAULT_STATE_DIR).expanduser() / wallet_name / hotkey / f"netuid{netuid}" / "gateway"
+    )
+
+
 def options_for(role: str) -> tuple[Option, ...]:
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
@@ -202,18 +250,63 @@ def options_for(role: str) -> tuple[Option, ...]:
 
 def _help_text(option: Option) -> str:
     default = option.default_text or ("off" if option.default is None else repr(option.default))
-    return f"{option.help} (default: {default}; env: {option.env})"
+    also = f"also {', '.join(option.aliases)}; " if option.aliases else ""
+    envs = ", ".join((option.env, *option.env_aliases))
+    return f"{option.help} (default: {default}; {also}env: {envs})"
+
+
+def _alias_dest(option: Option, alias: str) -> str:
+    return f"{option.key}@{alias}"
+
+
+def version_text() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"subnetkit {version('subnetkit')}"
+    except PackageNotFoundError:  # a source checkout that was never installed
+        return "subnetkit (not installed)"
+
+
+class NeuronArgumentParser(argparse.ArgumentParser):
+    """An unknown or misspelt flag is one line naming the closest known flag (or the neuron
+    that takes it), not the whole usage text."""
+
+    other_roles: Mapping[str, str] = {}  # flag of the other neuron -> that neuron
+
+    def error(self, message: str):
+        if message.startswith("unrecognized arguments: "):
+            unknown = message.removeprefix("unrecognized arguments: ").split()
+            flag = next((f for f in unknown if f.startswith("-")), unknown[0]).split("=")[0]
+            if flag in self.other_roles:
+                message = (
+                    f"{flag} is a {self.other_roles[flag]} option; this neuron does not take it"
+                )
+            else:
+                known = [s for action in self._actions for s in action.option_strings]
+                close = difflib.get_close_matches(flag, known, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                message = f"unknown option {flag}{hint}; `{self.prog} --help` lists every option"
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def build_parser(role: str, prog: str | None = None) -> argparse.ArgumentParser:
     """The argparse parser of one neuron; absent flags stay absent so precedence can apply."""
-    parser = argparse.ArgumentParser(
+    parser = NeuronArgumentParser(
         prog=prog or f"subnet {role}",
         description=f"Run a {role} neuron. Options come from flags, then environment "
-        f"variables ({ENV_PREFIX}*), then the --config file, then defaults.",
+        f"variables ({ENV_PREFIX}*, then bittensor's BT_*), then the --config file, then "
+        "defaults.",
         argument_default=argparse.SUPPRESS,
         allow_abbrev=False,
     )
+    parser.other_roles = {
+        flag: next(iter(option.roles))
+        for option in OPTIONS
+        if role not in option.roles
+        for flag in (option.flag, *option.aliases)
+    }
+    parser.add_argument("--version", action="version", version=version_text())
     parser.add_argument(
         "--config",
         metavar="PATH",
@@ -221,14 +314,44 @@ def build_parser(role: str, prog: str | None = None) -> argparse.ArgumentParser:
         f"(env: {CONFIG_ENV})",
     )
     for option in options_for(role):
-        if option.type is bool:
-            parser.add_argument(
-                option.flag, action=argparse.BooleanOptionalAction, help=_help_text(option)
-            )
-        else:
-            metavar = option.key.split(".")[-1].upper()
-            parser.add_argument(option.flag, type=str, metavar=metavar, help=_help_text(option))
+        flags = [(option.flag, option.key, _help_text(option))]
+        flags += [
+            (alias, _alias_dest(option, alias), argparse.SUPPRESS) for alias in option.aliases
+        ]
+        for flag, dest, text in flags:
+            if option.type is bool:
+                parser.add_argument(
+                    flag, dest=dest, action=argparse.BooleanOptionalAction, help=text
+                )
+            else:
+                metavar = option.key.split(".")[-1].upper()
+                parser.add_argument(flag, dest=dest, type=str, metavar=metavar, help=text)
     return parser
+
+
+def _flag_value(option: Option, flags: Mapping[str, Any]) -> tuple[Any, str] | None:
+    """The option's value from its flag or its aliases, and which flag gave it; two flags
+    for the same option with different values are refused."""
+    given = [(option.flag, flags[option.key])] if option.key in flags else []
+    given += [
+        (alias, flags[_alias_dest(option, alias)])
+        for alias in option.aliases
+        if _alias_dest(option, alias) in flags
+    ]
+    if not given:
+        return None
+    if len({str(value) for _, value in given}) > 1:
+        shown = ", ".join(f"{flag} {value}" for flag, value in given)
+        raise ConfigError(f"{shown} set the same option to different values: give it once")
+    flag, value = given[0]
+    return value, "flag" if flag == option.flag else f"flag {flag}"
+
+
+def _env_value(option: Option, env: Mapping[str, str]) -> tuple[str, str] | None:
+    for name in (option.env, *option.env_aliases):
+        if name in env:
+            return env[name], f"env {name}"
+    return None
 
 
 def _coerce(option: Option, raw: Any, source: str) -> Any:
@@ -329,15 +452,15 @@ def load_config(
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for option in OPTIONS:
-        if role in option.roles and option.key in flags:
-            raw, source = flags[option.key], "flag"
-        elif role in option.roles and option.env in env:
-            raw, source = env[option.env], f"env {option.env}"
-        elif role in option.roles and option.key in file_values:
-            raw, source = file_values[option.key], f"file {config_path}"
-        else:
+        found = None
+        if role in option.roles:
+            found = _flag_value(option, flags) or _env_value(option, env)
+            if found is None and option.key in file_values:
+                found = file_values[option.key], f"file {config_path}"
+        if found is None:
             values[option.key], sources[option.key] = option.default, "default"
             continue
+        raw, source = found
         value = _coerce(option, raw, source)
         problem = option.check(value) if option.check and value is not None else None
         if problem:
@@ -359,5 +482,6 @@ def load_config(
         neuron=NeuronConfig(**tree["neuron"]),
         miner=MinerConfig(**tree["miner"]),
         validator=ValidatorConfig(**tree["validator"]),
+        gateway=GatewayConfig(**tree["gateway"]),
         sources=sources,
     )

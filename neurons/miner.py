@@ -16,6 +16,12 @@ per-token logprobs and prompt token ids (see neurons/translate.py). A request wh
 out of GPU memory is answered 503 `out_of_memory` with Retry-After and what to change; the
 miner goes on serving.
 
+With `--model.backend_url` the model is an external server (vLLM, SGLang): the miner checks it
+before listening (inference/backend_checks.py: reachable with `--model.backend_api_key`,
+serving the model as `--model.served_name`, returning token ids and raw logprobs), so a miner
+whose backend is down never announces itself. A request the backend fails later is answered
+503 `backend_unavailable` and logged as one line with its cause.
+
 A miner that serves another model (the cheater of the demo and the tests) is just this miner
 started with `--model` pointing at that model.
 """
@@ -38,6 +44,7 @@ from typing import Any
 from loguru import logger
 
 from chain import Chain, ChainError, Metagraph, rao_to_tao
+from inference.openai_backend import BackendError
 from inference.types import (
     GenerationBackend,
     GenerationRequest,
@@ -56,7 +63,7 @@ from neurons.base import (
     setup_logging,
 )
 from neurons.config import MINER, Config, ConfigError, load_config
-from neurons.metrics import NeuronMetrics
+from neurons.metrics import MinerMetrics
 from neurons.serving import CountRequests, HttpServer, PortInUse, bind_socket
 from protocol import schemas as wire
 from protocol.admission import AdmissionLimits
@@ -66,6 +73,9 @@ from protocol.refusals import Reason, Refused, RefusedError, model_not_found
 from protocol.server import ServerLimits, SignedRoute, create_app
 
 BUSY_RETRY_AFTER_S = 1
+# The external backend failed: it may be restarting.
+BACKEND_RETRY_AFTER_S = 5
+BACKEND_UNAVAILABLE_CODE = "backend_unavailable"
 # Out of GPU memory: the batch failed, the next may fit once others have finished.
 OUT_OF_MEMORY_RETRY_AFTER_S = 5
 OUT_OF_MEMORY_CODE = "out_of_memory"
@@ -83,12 +93,14 @@ class ServedModel:
     how to show a token id as text.
 
     `busy` are the backend's exceptions for "full, try later": answered 429, not 500.
+    `external` is set for a backend server the miner checks before serving.
     """
 
     backend: GenerationBackend
     name: str
     decode: Callable[[Sequence[int]], str]
     busy: tuple[type[Exception], ...] = ()
+    external: bool = False
 
 
 def decoder_of(tokenizer) -> Callable[[Sequence[int]], str]:
@@ -101,24 +113,43 @@ def decoder_of(tokenizer) -> Callable[[Sequence[int]], str]:
 def load_served_model(config: Config) -> ServedModel:
     """The built-in engine, or the external backend at `--model.backend_url`."""
     model = config.model
-    with loading_model(config) as placement:
-        if model.backend_url:
-            from transformers import AutoTokenizer
+    if model.backend_url:
+        from transformers import AutoTokenizer
 
-            from inference.openai_backend import OpenAIBackend
+        from inference.openai_backend import OpenAIBackend
 
-            # The external server generates; the tokenizer only names tokens in the answer.
+        # The external server generates; the tokenizer only names tokens in the answer.
+        with loading_model(config, "tokenizer of"):
             tokenizer = AutoTokenizer.from_pretrained(model.name)
-            backend: GenerationBackend = OpenAIBackend(model.backend_url, model.name)
-            busy: tuple[type[Exception], ...] = ()
-        else:
-            from inference.engine import Engine, EngineBusy, EngineClosed, EngineConfig
+        served_name = model.served_name or model.name
+        backend = OpenAIBackend(model.backend_url, served_name, api_key=model.backend_api_key)
+        return ServedModel(backend, model.wire_name, decoder_of(tokenizer), external=True)
+    from inference.engine import Engine, EngineBusy, EngineClosed, EngineConfig
 
-            engine = Engine.from_pretrained(
-                model.name, **placement, config=EngineConfig(max_batch_size=model.max_batch)
-            )
-            tokenizer, backend, busy = engine.tokenizer, engine, (EngineBusy, EngineClosed)
-    return ServedModel(backend, model.wire_name, decoder_of(tokenizer), busy)
+    with loading_model(config) as placement:
+        engine = Engine.from_pretrained(
+            model.name, **placement, config=EngineConfig(max_batch_size=model.max_batch)
+        )
+    busy = (EngineBusy, EngineClosed)
+    return ServedModel(engine, model.wire_name, decoder_of(engine.tokenizer), busy)
+
+
+async def check_served_model(config: Config, model: ServedModel) -> None:
+    """An external backend must pass inference/backend_checks.py before anyone is served."""
+    if not model.external:
+        return
+    from inference.backend_checks import BackendCheckFailed, check_backend
+
+    try:
+        await check_backend(model.backend)
+    except BackendCheckFailed as exc:
+        await model.backend.close()
+        raise StartupError(f"--model.backend_url {config.model.backend_url}: {exc}") from None
+    logger.info(
+        "backend at {} serves {} with token ids and raw logprobs",
+        config.model.backend_url,
+        model.backend.model,
+    )
 
 
 def directory_of(metagraph: Metagraph) -> StaticDirectory:
@@ -139,6 +170,17 @@ def _refused(reason: Reason, message: str, retry_after_s: int | None = None) -> 
     return RefusedError(Refused.because(reason, message, retry_after_s=retry_after_s))
 
 
+def _backend_unavailable(exc: BackendError) -> RefusedError:
+    """503 with Retry-After: the external backend failed, not the request."""
+    refused = Refused(
+        BACKEND_UNAVAILABLE_CODE,
+        int(HTTPStatus.SERVICE_UNAVAILABLE),
+        "the miner's model server failed on this request; try again later",
+        BACKEND_RETRY_AFTER_S,
+    )
+    return RefusedError(refused)
+
+
 def _out_of_memory(exc: ModelOutOfMemory) -> RefusedError:
     """503 with Retry-After: the request was fine, the miner's memory was not."""
     refused = Refused(
@@ -152,6 +194,8 @@ def _out_of_memory(exc: ModelOutOfMemory) -> RefusedError:
 
 class Miner(Neuron):
     role = MINER
+    metrics_class = MinerMetrics
+    metrics: MinerMetrics
 
     def __init__(
         self,
@@ -159,7 +203,7 @@ class Miner(Neuron):
         chain: Chain,
         wallet,
         model: ServedModel,
-        metrics: NeuronMetrics | None = None,
+        metrics: MinerMetrics | None = None,
     ) -> None:
         super().__init__(config, chain, wallet, metrics)
         self.model = model
@@ -197,17 +241,27 @@ class Miner(Neuron):
     @contextlib.contextmanager
     def _model_refusals(self) -> Iterator[None]:
         """The model's refusals as answers: a request it cannot serve 422, out of memory 503,
-        busy 429 (the last two with Retry-After)."""
+        busy 429, a failed backend 503 (the last three with Retry-After). A failed backend is
+        one log line with its cause, not a traceback."""
         try:
             yield
         except InvalidRequest as exc:
             raise _refused(Reason.INVALID_REQUEST, str(exc)) from None
         except ModelOutOfMemory as exc:
             raise _out_of_memory(exc) from None
+        except BackendError as exc:
+            self.log.warning("backend failed: {}", exc)
+            raise _backend_unavailable(exc) from None
         except self.model.busy as exc:
             raise _refused(
                 Reason.QUEUE_FULL, f"the model is busy: {exc}", BUSY_RETRY_AFTER_S
             ) from None
+
+    async def _guarded(self, deltas):
+        """A stream's later deltas, with the backend's failures turned into refusals."""
+        with self._model_refusals():
+            async for delta in deltas:
+                yield delta
 
     async def handle(self, body: translate.WireRequest, caller) -> Any:
         """A verified, admitted request: generate, and answer with the proof attached."""
@@ -236,7 +290,8 @@ class Miner(Neuron):
         with self._model_refusals():
             first = await anext(deltas)
         chat = isinstance(body, wire.ChatCompletionRequest)
-        return translate.stream_chunks(first, deltas, chat, self.model.name, self.model.decode)
+        rest = self._guarded(deltas)
+        return translate.stream_chunks(first, rest, chat, self.model.name, self.model.decode)
 
     # -- chain ----------------------------------------------------------------------------
 
@@ -248,7 +303,7 @@ class Miner(Neuron):
 
     async def announce(self, metagraph: Metagraph) -> None:
         """serve_axon when the chain does not already show this address (rate limited)."""
-        ip, port = self.config.announced_ip(), self.port
+        ip, port = self.config.announced_ip(), self.config.announced_port(self.port)
         axon = metagraph.axons[self.uid] if self.uid is not None else None
         if axon is not None and (axon.ip, axon.port) == (ip, port):
             self.announced = (ip, port)
@@ -331,9 +386,12 @@ class Miner(Neuron):
 
 
 async def build(config: Config) -> Miner:
-    """Wallet, chain and registration first (cheap), then the model (slow)."""
+    """Wallet, chain and registration first (cheap), then the model (slow) and, for an
+    external backend, its checks: a backend that fails them stops the start."""
     chain, wallet = await connect_registered(config)
-    return Miner(config, chain, wallet, load_served_model(config))
+    model = load_served_model(config)
+    await check_served_model(config, model)
+    return Miner(config, chain, wallet, model)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,10 +399,10 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(MINER, sys.argv[1:] if argv is None else argv, prog="subnet miner")
         require_model(config)
         config.announced_ip()
+        setup_logging(config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    setup_logging(config.logging.debug, "miner")
     return run_neuron(config, build)
 
 

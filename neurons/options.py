@@ -3,6 +3,11 @@
 From this table come the flags, the environment variable names (`SUBNET_` + the dotted name
 upper-cased, `.` -> `_`), the keys of the YAML config file and the `--help` text (see
 neurons/config.py, which resolves them into a typed `Config`).
+
+Operators arrive with flags and variables from the subnet template and btcli (and the
+bittensor SDK's `BT_*` variables). Where one of those means the same thing as an option here,
+it is that option's alias: `--subtensor.chain_endpoint ws://...` is `--subtensor.network`,
+`BT_WALLET_NAME` is `SUBNET_WALLET_NAME`. Each alias names where it comes from below.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chain.api import network_problem
 from neurons.rewards import DEFAULT_SPEED_WEIGHT, MAX_SPEED_WEIGHT
 from protocol.connections import (
     DEFAULT_BODY_TIMEOUT_S,
@@ -46,6 +52,8 @@ class Option:
     # Validation: returns an error text (what is wrong and what is allowed) or None.
     check: Callable[[Any], str | None] | None = None
     default_text: str | None = None  # shown in --help when the default is computed later
+    aliases: tuple[str, ...] = ()  # other flags for the same option (template, btcli)
+    env_aliases: tuple[str, ...] = ()  # other variables for it (bittensor's BT_*), in order
 
     @property
     def flag(self) -> str:
@@ -82,11 +90,19 @@ def _fraction(value: Any) -> str | None:
     return None if 0 < value <= 1 else "must be in (0, 1]"
 
 
+def _share(value: Any) -> str | None:
+    return None if 0 <= value <= 1 else "must be between 0 and 1"
+
+
 def _speed_share(value: Any) -> str | None:
     # The speed share must not exceed the share for being correct (see neurons/rewards.py).
     if 0 <= value <= MAX_SPEED_WEIGHT:
         return None
     return f"must be between 0 and {MAX_SPEED_WEIGHT:g}"
+
+
+def _network(value: Any) -> str | None:
+    return network_problem(value)
 
 
 def _choice(*allowed: str) -> Callable[[Any], str | None]:
@@ -99,6 +115,12 @@ def _choice(*allowed: str) -> Callable[[Any], str | None]:
 V = frozenset({VALIDATOR})
 M = frozenset({MINER})
 
+# Where the aliases come from. The subnet template (opentensor/bittensor-subnet-template,
+# template/utils/config.py) and the bittensor SDK 9.x (bittensor/core/settings.py DEFAULTS,
+# bittensor/core/config.py) give the dotted flags and BT_* variables; btcli 9.x gives the
+# dashed wallet flags and --network (see chain/btcli.py); the SDK 11's own btcli reads
+# BT_NETWORK and BT_WALLET.
+
 OPTIONS: tuple[Option, ...] = (
     # -- where: chain, subnet, identity
     Option("netuid", int, 1, "subnet id to mine or validate on", check=_non_negative),
@@ -108,14 +130,51 @@ OPTIONS: tuple[Option, ...] = (
         "dev",
         "chain to use: finney, test, local, a ws:// or wss:// URL, dev (the dev chain node on "
         "127.0.0.1:9946), dev://HOST:PORT, or dev:memory (in-process, for tests)",
+        check=_network,
+        aliases=("--subtensor.chain_endpoint", "--network"),
+        env_aliases=("BT_SUBTENSOR_NETWORK", "BT_SUBTENSOR_CHAIN_ENDPOINT", "BT_NETWORK"),
     ),
-    Option("wallet.name", str, "default", "coldkey wallet name"),
-    Option("wallet.hotkey", str, "default", "hotkey name inside the wallet"),
-    Option("wallet.path", str, DEFAULT_WALLET_PATH, "folder holding the wallets"),
-    # -- the miner's server
-    Option("axon.ip", str, "0.0.0.0", "address the miner's server binds to", roles=M),
     Option(
-        "axon.port", int, 8091, "port the miner's server listens on (0: any free port)", M, _port
+        "wallet.name",
+        str,
+        "default",
+        "coldkey wallet name",
+        aliases=("--wallet-name", "--wallet_name"),
+        env_aliases=("BT_WALLET_NAME", "BT_WALLET"),
+    ),
+    Option(
+        "wallet.hotkey",
+        str,
+        "default",
+        "hotkey name inside the wallet",
+        aliases=("--wallet-hotkey", "--wallet_hotkey"),
+        env_aliases=("BT_WALLET_HOTKEY",),
+    ),
+    Option(
+        "wallet.path",
+        str,
+        DEFAULT_WALLET_PATH,
+        "folder holding the wallets",
+        aliases=("--wallet-path", "--wallet_path"),
+        env_aliases=("BT_WALLET_PATH",),
+    ),
+    # -- the miner's server
+    Option(
+        "axon.ip",
+        str,
+        "0.0.0.0",
+        "address the miner's server binds to",
+        roles=M,
+        env_aliases=("BT_AXON_IP",),
+    ),
+    Option(
+        "axon.port",
+        int,
+        8091,
+        "port the miner's server listens on (0: any free port)",
+        M,
+        _port,
+        env_aliases=("BT_AXON_PORT",),
     ),
     Option(
         "axon.external_ip",
@@ -124,6 +183,18 @@ OPTIONS: tuple[Option, ...] = (
         "address announced on chain for validators to reach this miner",
         roles=M,
         default_text="127.0.0.1 on dev/local networks; required elsewhere",
+        env_aliases=("BT_AXON_EXTERNAL_IP",),
+    ),
+    Option(
+        "axon.external_port",
+        int,
+        None,
+        "port announced on chain, when validators reach this miner through another port "
+        "(behind NAT or a port forward)",
+        M,
+        _optional_port,
+        default_text="the port the server listens on",
+        env_aliases=("BT_AXON_EXTERNAL_PORT",),
     ),
     # -- what an unauthenticated client may hold on the miner's server (protocol/connections.py)
     Option(
@@ -179,15 +250,21 @@ OPTIONS: tuple[Option, ...] = (
         default_text="required",
     ),
     Option(
-        "model.served_name",
+        "model.request_name",
         str,
         None,
-        "the model's name in requests: a miner answers only requests that name it (any other "
-        "is refused 404 model_not_found, as OpenAI does) and a validator's tasks name it; give "
-        "the subnet's model name when --model is a local copy",
+        "the model's name in requests (the subnet's model name): a miner answers only requests "
+        "that name it (any other is refused 404 model_not_found, as OpenAI does) and a "
+        "validator's tasks name it; give it when --model is a local copy",
         default_text="the --model value",
     ),
-    Option("model.device", str, "auto", "cpu, cuda, cuda:N, or auto (CUDA if present)"),
+    Option(
+        "model.device",
+        str,
+        "auto",
+        "cpu, cuda, cuda:N, or auto (CUDA if present)",
+        aliases=("--neuron.device",),
+    ),
     Option(
         "model.dtype",
         str,
@@ -209,11 +286,54 @@ OPTIONS: tuple[Option, ...] = (
         str,
         None,
         "serve from an external OpenAI-compatible server (vLLM, SGLang) at this base URL "
-        "instead of loading the model here; it must return logprobs",
+        "instead of loading the model here; it must return token ids and raw logprobs",
+        roles=M,
+    ),
+    Option(
+        "model.served_name",
+        str,
+        None,
+        "the name the backend serves the model under (vLLM's --served-model-name)",
+        roles=M,
+        default_text="--model",
+    ),
+    Option(
+        "model.backend_api_key",
+        str,
+        None,
+        "API key the backend expects (vLLM's --api-key); prefer the env var",
         roles=M,
     ),
     # -- logs and metrics
-    Option("logging.debug", bool, False, "debug logs (one line per request as well)"),
+    Option(
+        "logging.debug",
+        bool,
+        False,
+        "debug logs (one line per request as well)",
+        env_aliases=("BT_LOGGING_DEBUG",),
+    ),
+    Option(
+        "logging.trace",
+        bool,
+        False,
+        "trace logs: the most detailed level (loguru's TRACE, below debug)",
+        env_aliases=("BT_LOGGING_TRACE",),
+    ),
+    Option(
+        "logging.info",
+        bool,
+        False,
+        "info logs (the default level; the template's flag for it)",
+        env_aliases=("BT_LOGGING_INFO",),
+    ),
+    Option(
+        "logging.logging_dir",
+        str,
+        None,
+        "also write the log to ROLE-WALLET-HOTKEY.log in this folder (rotated at "
+        "100 MB, the last 5 kept)",
+        env_aliases=("BT_LOGGING_LOGGING_DIR",),
+    ),
     Option(
         "metrics.port",
         int,
@@ -239,6 +359,7 @@ OPTIONS: tuple[Option, ...] = (
         True,
         "only answer callers holding a validator permit",
         roles=M,
+        aliases=("--blacklist.force_validator_permit",),
     ),
     Option(
         "miner.min_stake",
@@ -276,14 +397,32 @@ OPTIONS: tuple[Option, ...] = (
         _non_negative,
     ),
     Option(
+        "validator.miner_min_stake",
+        float,
+        0.0,
+        "least stake (TAO) the subnet's miners ask of a validator (their --miner.min_stake); "
+        "checked at start, with the validator permit they also ask for",
+        V,
+        _non_negative,
+    ),
+    Option(
         "validator.sample_size",
         int,
         64,
         "most miners queried in one round; beyond that miners are queried in rotation",
         V,
         _positive,
+        aliases=("--neuron.sample_size",),
     ),
-    Option("validator.timeout", float, 12.0, "seconds a miner has to answer a task", V, _positive),
+    Option(
+        "validator.timeout",
+        float,
+        12.0,
+        "seconds a miner has to answer a task",
+        V,
+        _positive,
+        aliases=("--neuron.timeout",),
+    ),
     Option(
         "validator.tasks_per_miner",
         int,
@@ -325,6 +464,7 @@ OPTIONS: tuple[Option, ...] = (
         "moving-average factor: new score = alpha * reward + (1 - alpha) * old score",
         V,
         _fraction,
+        aliases=("--neuron.moving_average_alpha",),
     ),
     Option(
         "validator.speed_weight",
@@ -366,6 +506,76 @@ OPTIONS: tuple[Option, ...] = (
         "secret mixed into the task seed so miners cannot predict tasks (prefer the env var)",
         roles=V,
         default_text="random, kept in the state file",
+    ),
+    # -- the validator's OpenAI-compatible gateway (neurons/gateway/)
+    Option(
+        "gateway.port",
+        int,
+        None,
+        "serve the OpenAI-compatible gateway for paying users on this port (0: any free port)",
+        V,
+        _optional_port,
+        default_text="off; 8000 for `subnet gateway`",
+    ),
+    Option("gateway.ip", str, "127.0.0.1", "address the gateway binds to", roles=V),
+    Option(
+        "gateway.path",
+        str,
+        None,
+        "folder of the gateway's SQLite file (API keys, usage, miner speeds)",
+        roles=V,
+        default_text=f"{DEFAULT_STATE_DIR}/WALLET/HOTKEY/netuidN/gateway",
+    ),
+    Option(
+        "gateway.verify_share",
+        float,
+        0.1,
+        "share of organic answers verified (off the request path) with the validator's model",
+        V,
+        _share,
+    ),
+    Option(
+        "gateway.organic_share",
+        float,
+        0.25,
+        "share of synthetic tasks whose prompt is a recent organic prompt (never keys or user "
+        "fields), so synthetic and organic traffic come from one distribution",
+        V,
+        _share,
+    ),
+    Option(
+        "gateway.first_token_timeout",
+        float,
+        10.0,
+        "seconds a miner has to send its first token before the request is retried elsewhere",
+        V,
+        _positive,
+    ),
+    Option(
+        "gateway.timeout",
+        float,
+        60.0,
+        "seconds a miner has to finish one answer",
+        V,
+        _positive,
+    ),
+    Option(
+        "gateway.attempts",
+        int,
+        3,
+        "miners one request may be tried on (an error, a refusal or no first token in time "
+        "moves it to the next)",
+        V,
+        _positive,
+    ),
+    Option(
+        "gateway.gpu_hour_price",
+        float,
+        None,
+        "what one GPU hour costs you, to report the cost per million tokens in "
+        "`subnet gateway usage`",
+        V,
+        _non_negative,
     ),
 )
 OPTIONS_BY_KEY = {option.key: option for option in OPTIONS}

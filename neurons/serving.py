@@ -17,11 +17,13 @@ import socket
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
 import uvicorn
 
-from neurons.metrics import NeuronMetrics
+from neurons.metrics import MinerMetrics
 from protocol.connections import ConnectionGuard, ConnectionLimits
+from protocol.outcomes import error_of
 from protocol.server import CLIENT_CLOSED_REQUEST, listening_socket
 
 OUTCOME_OF_STATUS = {
@@ -32,6 +34,8 @@ OUTCOME_OF_STATUS = {
     CLIENT_CLOSED_REQUEST: "dropped",
 }
 LISTEN_BACKLOG = 2048
+# Refusal bodies are small JSON; more than this of one is not read for its reason.
+MAX_REFUSAL_BODY_BYTES = 4096
 
 
 class PortInUse(OSError):
@@ -60,7 +64,8 @@ class _Server(uvicorn.Server):
 
 @dataclass
 class Tally:
-    """Requests since the last summary line, by outcome, and their latency."""
+    """Requests since the last summary line, by outcome (a refusal by its reason), and their
+    latency."""
 
     outcomes: dict[str, int] = field(default_factory=dict)
     tokens: int = 0
@@ -78,6 +83,12 @@ class Tally:
         return f"{served} served ({others or 'none refused'}), {self.tokens} tokens{mean}"
 
 
+def reason_of(body: bytes) -> str | None:
+    """The reason code of a refusal body (`{"error": {"code": ...}}`), if it is one."""
+    error = error_of(body)
+    return error.code if error is not None else None
+
+
 def outcome_of(status: int | None) -> str:
     if status is None:
         return "dropped"
@@ -87,9 +98,10 @@ def outcome_of(status: int | None) -> str:
 
 
 class CountRequests:
-    """ASGI middleware: every HTTP request counted by outcome, in metrics and in a `Tally`."""
+    """ASGI middleware: every HTTP request counted by outcome, and every refusal by the reason
+    its body gives, in metrics and in a `Tally`."""
 
-    def __init__(self, app, metrics: NeuronMetrics) -> None:
+    def __init__(self, app, metrics: MinerMetrics) -> None:
         self.app = app
         self.metrics = metrics
         self.tally = Tally()
@@ -100,10 +112,18 @@ class CountRequests:
             return
         started = time.perf_counter()
         status: list[int] = []
+        error_body = bytearray()
 
         async def send_and_watch(message) -> None:
             if message["type"] == "http.response.start":
                 status.append(int(message["status"]))
+            elif (
+                message["type"] == "http.response.body"
+                and status
+                and status[0] >= HTTPStatus.BAD_REQUEST
+                and len(error_body) < MAX_REFUSAL_BODY_BYTES
+            ):
+                error_body.extend(message.get("body", b""))
             await send(message)
 
         try:
@@ -112,9 +132,12 @@ class CountRequests:
             seconds = time.perf_counter() - started
             outcome = outcome_of(status[0] if status else None)
             self.metrics.requests.labels(outcome=outcome).inc()
+            reason = reason_of(bytes(error_body)) if error_body else None
+            if reason is not None:
+                self.metrics.refusals.labels(reason=reason).inc()
             if outcome == "served":
-                self.metrics.request_latency.observe(seconds)
-            self.tally.add(outcome, seconds)
+                self.metrics.request_seconds.observe(seconds)
+            self.tally.add(reason or outcome, seconds)
 
     def take_tally(self) -> Tally:
         tally, self.tally = self.tally, Tally()

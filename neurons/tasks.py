@@ -1,13 +1,17 @@
 """Synthetic tasks: the work a validator sends miners, looking like what a paying user sends.
 
-Tasks are built from templates and word lists shipped here (no datasets), varied in kind
-(chat with or without a system message, plain text completion), topic, prompt length and
-requested length. A task carries only ordinary OpenAI request fields (model, messages or
-prompt, max_tokens, temperature, ...), nothing that marks it as a test.
+A task is one request body of ordinary OpenAI fields (model, messages or prompt, max_tokens,
+temperature, top_p, seed), nothing that marks it as a test. Where its prompt comes from is a
+``TaskSource``: ``SyntheticTasks`` writes prompts with the grammar of neurons/task_text.py (no
+datasets); another source (organic prompts a gateway saw, say) can stand in or be mixed in,
+and the sampling fields and the seed are drawn here whatever the source.
 
-Unpredictability comes from the seed: a keyed hash of the validator's secret, the round
-number and the current block, so a miner that knows this code, the round and the block still
-cannot compute the tasks. The generator itself is pure: the same seed gives the same tasks.
+Every task carries a seed of its own, drawn afresh for each query: a miner's answer is
+verified token by token against the subnet's sampler under that seed (inference/sampler.py),
+so a cached answer or another miner's answer, made under another seed, fails. The round's
+draws come from a keyed hash of the validator's secret, the round number and the block, so a
+miner that knows this code, the round and the block still cannot compute the tasks; the
+generator itself is pure: the same round seed gives the same tasks.
 """
 
 from __future__ import annotations
@@ -15,182 +19,23 @@ from __future__ import annotations
 import hashlib
 import random
 import secrets
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from inference.types import MAX_SEED
+from neurons import task_text
 
 SEED_BYTES = 8
 SECRET_BYTES = 32
 # Requested lengths are drawn between this floor and the validator's --validator.max_tokens.
 MIN_TASK_TOKENS = 8
-# How much context a long prompt carries, in sentences.
-MAX_CONTEXT_SENTENCES = 6
-SENTENCE_WORDS = (6, 14)
 
 CHAT = "chat"
 TEXT = "text"
 
-SUBJECTS = (
-    "a lighthouse keeper",
-    "a retired astronaut",
-    "a street musician",
-    "a beekeeper",
-    "a chess club",
-    "a small bakery",
-    "a mountain village",
-    "a night train",
-    "a museum guard",
-    "a robot vacuum",
-    "a city library",
-    "a fishing boat",
-    "a startup founder",
-    "a school choir",
-    "an old clockmaker",
-    "a desert caravan",
-    "a hospital nurse",
-    "a research ship",
-    "a garden snail",
-    "a jazz trio",
-    "a volunteer firefighter",
-    "a kite festival",
-)
-TOPICS = (
-    "photosynthesis",
-    "compound interest",
-    "the water cycle",
-    "public key cryptography",
-    "how vaccines work",
-    "plate tectonics",
-    "the French revolution",
-    "supply and demand",
-    "binary search",
-    "garbage collection",
-    "the immune system",
-    "black holes",
-    "inflation",
-    "recursion",
-    "sourdough fermentation",
-    "ocean tides",
-    "electric motors",
-    "jet streams",
-    "the printing press",
-    "version control",
-    "sleep cycles",
-    "solar panels",
-)
-AUDIENCES = (
-    "a ten-year-old",
-    "a busy manager",
-    "a first-year student",
-    "my grandmother",
-    "a software engineer",
-    "a nervous beginner",
-    "a curious teenager",
-    "a retired teacher",
-)
-TONES = ("friendly", "formal", "playful", "concise", "enthusiastic", "calm", "dry", "warm")
-FORMATS = (
-    "a haiku",
-    "a limerick",
-    "two short paragraphs",
-    "a bulleted list",
-    "one sentence",
-    "a short dialogue",
-    "a numbered list of steps",
-    "a tweet",
-)
-LANGUAGES = ("French", "Spanish", "German", "Italian", "Portuguese", "Dutch")
-WORDS = (
-    "river",
-    "window",
-    "quiet",
-    "orange",
-    "market",
-    "winter",
-    "signal",
-    "paper",
-    "engine",
-    "garden",
-    "silver",
-    "morning",
-    "bridge",
-    "letter",
-    "forest",
-    "careful",
-    "number",
-    "island",
-    "simple",
-    "yellow",
-    "summer",
-    "basket",
-    "candle",
-    "planet",
-    "travel",
-    "copper",
-    "harbor",
-    "gentle",
-    "rocket",
-    "mirror",
-    "pencil",
-    "meadow",
-    "thunder",
-    "velvet",
-    "ladder",
-    "button",
-    "station",
-    "blanket",
-    "kitchen",
-    "journey",
-    "lantern",
-    "pebble",
-    "shadow",
-    "whisper",
-    "circle",
-    "honest",
-    "rapid",
-    "hollow",
-    "bright",
-    "distant",
-    "patient",
-    "tiny",
-    "ancient",
-)
-SYSTEM_PROMPTS = (
-    "You are a helpful assistant.",
-    "You are a concise assistant. Answer briefly.",
-    "You are a friendly tutor who explains things step by step.",
-    "You are an expert writer. Keep answers vivid and short.",
-    "You answer questions accurately and say when you are unsure.",
-)
-CHAT_TEMPLATES = (
-    "Write {format} about {subject}.",
-    "Explain {topic} to {audience}.",
-    "Explain {topic} in a {tone} tone.",
-    "Give me three facts about {topic}.",
-    "What could {subject} learn from {topic}?",
-    "Translate into {language}: {sentence}",
-    "Summarize the following text in one sentence:\n\n{context}",
-    "Rewrite this in a {tone} tone:\n\n{context}",
-    "Continue this story about {subject}:\n\n{context}",
-    "What is the main idea of this passage?\n\n{context}",
-    "Write a short {tone} email to {audience} about {topic}.",
-    "List some pros and cons of {topic} for {subject}.",
-)
-TEXT_TEMPLATES = (
-    "Once upon a time, {subject}",
-    "The most important thing to understand about {topic} is",
-    "{context}\n\nIn summary,",
-    "Q: What is {topic}?\nA:",
-    "Dear {audience},\n\nI am writing to you about {topic}.",
-    "Chapter 1\n\n{context}",
-    "Here is {format} about {subject}:\n",
-    "Notes on {topic}:\n1.",
-)
 # None: the field is left out, as many clients do (OpenAI's default temperature is 1).
-TEMPERATURES = (0.0, 0.0, 0.2, 0.7, 1.0, None)
-TOP_PS = (None, None, 0.9, 0.95)
-# Share of tasks that carry a `seed`: verification does not need one (it checks ranks and the
-# nucleus, not a replay), so tasks send it about as often as clients do.
-SEED_SHARE = 0.3
+TEMPERATURES = (0.0, 0.0, 0.3, 0.7, 0.8, 1.0, None)
+TOP_PS = (None, None, 0.8, 0.9, 0.95)
 # Shares of chat tasks among all, and of system messages among chats: both kinds of request,
 # and chats with and without a system prompt, are common in what users send.
 CHAT_SHARE = 0.5
@@ -204,7 +49,7 @@ class Task:
     kind: str  # CHAT or TEXT
     max_tokens: int
     temperature: float | None  # None: left out of the request
-    seed: int | None  # the OpenAI `seed` field; None: left out
+    seed: int | None  # the OpenAI `seed` field (make_task always sets one); None: left out
     messages: tuple[dict[str, str], ...] = ()
     prompt: str = ""
     top_p: float | None = None
@@ -243,47 +88,45 @@ def _is_hex(text: str) -> bool:
     return len(text) > 0
 
 
-def _sentence(rng: random.Random) -> str:
-    words = rng.choices(WORDS, k=rng.randint(*SENTENCE_WORDS))
-    return " ".join(words).capitalize() + "."
+class TaskSource(Protocol):
+    """Where task prompts come from. ``draw`` gives one task whose prompt (messages or
+    prompt) and kind are the source's; max_tokens, temperature, top_p and seed are set by
+    ``make_task`` afterwards, so every source's tasks are sampled and seeded alike."""
+
+    def draw(self, rng: random.Random) -> Task: ...
 
 
-def _context(rng: random.Random) -> str:
-    return " ".join(_sentence(rng) for _ in range(rng.randint(1, MAX_CONTEXT_SENTENCES)))
+class SyntheticTasks:
+    """Prompts written by the grammar of neurons/task_text.py."""
+
+    def draw(self, rng: random.Random) -> Task:
+        if rng.random() < CHAT_SHARE:
+            messages: list[dict[str, str]] = []
+            if rng.random() < SYSTEM_MESSAGE_SHARE:
+                messages.append({"role": "system", "content": task_text.system_prompt(rng)})
+            messages.append({"role": "user", "content": task_text.chat_prompt(rng)})
+            return Task(CHAT, 1, None, None, messages=tuple(messages))
+        return Task(TEXT, 1, None, None, prompt=task_text.text_prompt(rng))
 
 
-def _fill(template: str, rng: random.Random) -> str:
-    slots = {
-        "subject": rng.choice(SUBJECTS),
-        "topic": rng.choice(TOPICS),
-        "audience": rng.choice(AUDIENCES),
-        "tone": rng.choice(TONES),
-        "format": rng.choice(FORMATS),
-        "language": rng.choice(LANGUAGES),
-        "sentence": _sentence(rng),
-        "context": _context(rng),
-    }
-    return template.format(**slots)
+SYNTHETIC = SyntheticTasks()
 
 
-def make_task(rng: random.Random, max_tokens: int) -> Task:
-    """One task drawn from `rng`; `max_tokens` bounds the requested length."""
+def make_task(rng: random.Random, max_tokens: int, source: TaskSource = SYNTHETIC) -> Task:
+    """One task drawn from `rng`: a prompt from `source`, then its length, sampling and a seed
+    of its own; `max_tokens` bounds the requested length."""
+    prompt = source.draw(rng)
     ceiling = max(max_tokens, 1)
     requested = rng.randint(min(MIN_TASK_TOKENS, ceiling), ceiling)
     temperature = rng.choice(TEMPERATURES)
     top_p = rng.choice(TOP_PS) if temperature != 0 else None
-    seed = rng.getrandbits(31) if rng.random() < SEED_SHARE else None
-    if rng.random() < CHAT_SHARE:
-        messages: list[dict[str, str]] = []
-        if rng.random() < SYSTEM_MESSAGE_SHARE:
-            messages.append({"role": "system", "content": rng.choice(SYSTEM_PROMPTS)})
-        messages.append({"role": "user", "content": _fill(rng.choice(CHAT_TEMPLATES), rng)})
-        return Task(CHAT, requested, temperature, seed, messages=tuple(messages), top_p=top_p)
-    prompt = _fill(rng.choice(TEXT_TEMPLATES), rng)
-    return Task(TEXT, requested, temperature, seed, prompt=prompt, top_p=top_p)
+    seed = rng.randint(0, MAX_SEED)
+    return replace(prompt, max_tokens=requested, temperature=temperature, top_p=top_p, seed=seed)
 
 
-def make_tasks(seed: int, count: int, max_tokens: int) -> list[Task]:
+def make_tasks(
+    seed: int, count: int, max_tokens: int, source: TaskSource = SYNTHETIC
+) -> list[Task]:
     """`count` tasks for one round, all determined by `seed`."""
     rng = random.Random(seed)
-    return [make_task(rng, max_tokens) for _ in range(count)]
+    return [make_task(rng, max_tokens, source) for _ in range(count)]

@@ -283,3 +283,56 @@ def shown_text_matches(claim: Claim, decode: Decode) -> bool:
     decoded = decode(list(claim.item.token_ids))
     found = [i for i in (decoded.find(stop) for stop in claim.item.request.stop) if i >= 0]
     return (decoded[: min(found)] if found else decoded) == claim.text
+
+
+def assembled(chunks: Sequence[wire.ChatCompletionChunk | wire.Completion]) -> WireResponse:
+    """The whole response a stream of chunks adds up to, with its proof (token ids, logprobs,
+    usage, prompt token ids), for `claim_of`; MissingProof when the stream is empty or mixes
+    kinds."""
+    if not chunks:
+        raise MissingProof("the stream has no chunks")
+    chat = isinstance(chunks[0], wire.ChatCompletionChunk)
+    if any(isinstance(chunk, wire.ChatCompletionChunk) != chat for chunk in chunks):
+        raise MissingProof("the stream mixes chat and text chunks")
+    texts: list[str] = []
+    token_ids: list[int] = []
+    entries: list[wire.TokenLogprob] = []
+    finish_reason = None
+    usage = None
+    prompt_ids = None
+    for chunk in chunks:
+        usage = chunk.usage or usage
+        # Text chunks declare prompt_token_ids; chat chunks carry it as an extra field.
+        found = getattr(chunk, "prompt_token_ids", None)
+        found = found if found is not None else (chunk.model_extra or {}).get("prompt_token_ids")
+        prompt_ids = found if found is not None else prompt_ids
+        for choice in chunk.choices:
+            text = choice.delta.content if chat else choice.text
+            texts.append(text or "")
+            token_ids += choice.token_ids or []
+            if choice.logprobs is not None and choice.logprobs.content:
+                entries += choice.logprobs.content
+            finish_reason = choice.finish_reason or finish_reason
+    last = chunks[-1]
+    proof = dict(
+        id=last.id,
+        created=last.created,
+        model=last.model,
+        usage=usage,
+        prompt_token_ids=prompt_ids,
+    )
+    if chat:
+        choice = wire.ChatChoice(
+            message=wire.AssistantMessage(content="".join(texts)),
+            finish_reason=finish_reason,
+            logprobs=wire.ChoiceLogprobs(content=entries),
+            token_ids=token_ids,
+        )
+        return wire.ChatCompletion(choices=[choice], **proof)
+    text_choice = wire.CompletionChoice(
+        text="".join(texts),
+        finish_reason=finish_reason,
+        logprobs=wire.CompletionLogprobs(content=entries),
+        token_ids=token_ids,
+    )
+    return wire.Completion(choices=[text_choice], **proof)

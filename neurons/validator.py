@@ -21,6 +21,11 @@ limit), checked after every round and at every metagraph sync, so they keep to t
 schedule while a long round is in flight; a refused attempt is logged with the chain's error
 and retried at the next check, and the scores stay. The state is saved atomically after every
 round, after weights are set and on shutdown, and loaded at start before anything is saved.
+
+With `--gateway.port` the validator also serves the OpenAI-compatible gateway for paying users
+(neurons/gateway/, `subnet gateway`): it routes organic requests to miners by this validator's
+scores, signs them with its hotkey, verifies a share with its verifier, and a proven-wrong
+organic answer is folded into the scores like a failed round (`fold_organic`).
 """
 
 from __future__ import annotations
@@ -53,10 +58,14 @@ from neurons.base import (
     require_model,
     run_neuron,
     setup_logging,
+    subnet_command,
 )
 from neurons.config import VALIDATOR, Config, ConfigError, load_config
-from neurons.metrics import NeuronMetrics
+from neurons.gateway.app import GatewayPortInUse, GatewayServer, open_gateway
+from neurons.gateway.store import StoreError
+from neurons.metrics import ValidatorMetrics
 from neurons.rewards import round_rewards
+from neurons.standing import permit_problem, standing_problems
 from neurons.state import (
     StateError,
     ValidatorState,
@@ -65,7 +74,7 @@ from neurons.state import (
     move_aside,
     save_state,
 )
-from neurons.tasks import new_secret, round_seed
+from neurons.tasks import SYNTHETIC, TaskSource, new_secret, round_seed
 from neurons.verifying import VERIFY_MEMORY_ADVICE, RoundReport
 from protocol.client import EpistulaClient
 
@@ -80,6 +89,8 @@ def load_checker(config: Config) -> checking.VerifierChecker:
 
 class Validator(Neuron):
     role = VALIDATOR
+    metrics_class = ValidatorMetrics
+    metrics: ValidatorMetrics
 
     def __init__(
         self,
@@ -87,7 +98,7 @@ class Validator(Neuron):
         chain: Chain,
         wallet,
         checker: checking.Checker,
-        metrics: NeuronMetrics | None = None,
+        metrics: ValidatorMetrics | None = None,
         client: EpistulaClient | None = None,
     ) -> None:
         super().__init__(config, chain, wallet, metrics)
@@ -98,9 +109,16 @@ class Validator(Neuron):
         self.state: ValidatorState | None = None
         self.scores = MovingAverageScores(0, config.validator.alpha)
         self.hyperparameters: Hyperparameters | None = None
+        self.permit: bool | None = None  # as of the last sync
         self.model_name = config.model.wire_name
+        # Where round prompts come from (neurons/tasks.py); a gateway mixes organic ones in.
+        self.task_source: TaskSource = SYNTHETIC
         # One thread: the verifier's model work never blocks the loop, nor runs twice at once.
         self.verifier_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verifier")
+        # Hotkeys whose latest judged answer (synthetic or organic) failed verification: the
+        # gateway routes no organic request to them until they verify again.
+        self.failed_verification: set[str] = set()
+        self.gateway: GatewayServer | None = None
 
     # -- state ----------------------------------------------------------------------------
 
@@ -153,8 +171,43 @@ class Validator(Neuron):
         even while a long round is in flight."""
         self.scores.sync_hotkeys(list(metagraph.hotkeys))
         self.hyperparameters = await self.chain.hyperparameters(self.netuid)
+        self._follow_permit(metagraph)
         if self.state is not None and await self.maybe_set_weights(metagraph.block):
             self.save()
+
+    # -- standing: will miners answer? ----------------------------------------------------
+
+    def stake_hint(self) -> str:
+        netuid = str(self.netuid)
+        return subnet_command(self.config, "stake", "add", "--netuid", netuid, "--amount", "TAO")
+
+    def _follow_permit(self, metagraph: Metagraph) -> None:
+        """One line when the permit comes or goes (miners refuse validators without one)."""
+        assert self.uid is not None and self.hyperparameters is not None
+        permit = bool(metagraph.validator_permit[self.uid])
+        if self.permit is not None and permit != self.permit:
+            if permit:
+                self.log.info("validator permit held from block {}: miners answer", metagraph.block)
+            else:
+                max_validators = self.hyperparameters.max_validators
+                self.log.warning(
+                    "{}", permit_problem(metagraph, self.uid, max_validators, self.stake_hint())
+                )
+        self.permit = permit
+
+    def log_standing(self) -> None:
+        """At start: every reason miners would refuse this validator, and what to do."""
+        assert self.metagraph is not None and self.uid is not None
+        assert self.hyperparameters is not None
+        problems = standing_problems(
+            self.metagraph,
+            self.uid,
+            self.hyperparameters.max_validators,
+            self.config.validator.miner_min_stake,
+            self.stake_hint(),
+        )
+        for problem in problems:
+            self.log.warning("{}", problem)
 
     async def maybe_set_weights(self, block: int) -> bool:
         """Set weights when due; a refusal is logged and retried next time, scores untouched."""
@@ -218,7 +271,12 @@ class Validator(Neuron):
         targets = [uid for uid in uids for _ in range(per_miner)]
         seed = round_seed(self.state.task_secret, round_index, block)
         tasks = checking.fitting_tasks(
-            seed, len(targets), self.config.validator.max_tokens, self.model_name, self.checker.fits
+            seed,
+            len(targets),
+            self.config.validator.max_tokens,
+            self.model_name,
+            self.checker.fits,
+            self.task_source,
         )
         queries = checking.build_queries(metagraph, targets, tasks)
         answers = await verifying.query_and_verify(
@@ -268,6 +326,7 @@ class Validator(Neuron):
                 VERIFY_MEMORY_ADVICE,
             )
         self.log.info("{}", report.summary())
+        self._log_refusals(report)
         return report
 
     def _fold(self, results: list[checking.Result], rewards: dict[int, float]) -> None:
@@ -290,6 +349,35 @@ class Validator(Neuron):
         )
         if self.config.validator.reset_on_failure:
             self.scores.reset([r.uid for r in kept if r.proven_wrong])
+        for r in kept:
+            if r.proven_wrong:
+                self.failed_verification.add(r.hotkey)
+            elif r.detail == checking.VERIFIED:
+                self.failed_verification.discard(r.hotkey)
+
+    def fold_organic(self, result: checking.Result) -> None:
+        """An organic answer the gateway verified. Proven wrong, it counts exactly as a failed
+        round does (a zero reward, and the reset); verified, it changes no score: organic
+        traffic follows routing, so it is no fair sample of the miners' speed."""
+        if result.proven_wrong:
+            self._fold([result], {result.uid: 0.0})
+
+    def _log_refusals(self, report: RoundReport) -> None:
+        """One line per reason miners gave for refusing this round, with the miners' own
+        words: a validator refused for lack of a permit or stake learns it here."""
+        by_reason: dict[str, list[checking.Result]] = {}
+        for r in report.results:
+            if r.refusal is not None:
+                by_reason.setdefault(r.refusal, []).append(r)
+        for _, refused in sorted(by_reason.items()):
+            uids = ", ".join(str(r.uid) for r in refused)
+            self.log.warning(
+                "{} of {} miners refused: {} (uid {})",
+                len(refused),
+                len(report.results),
+                refused[0].detail,
+                uids,
+            )
 
     def _count(self, report: RoundReport) -> None:
         m = self.metrics
@@ -297,14 +385,19 @@ class Validator(Neuron):
         m.round_seconds.observe(report.seconds)
         m.block.set(report.block)
         for r in report.answers:
-            m.queries.labels(outcome="answered" if r.answered else r.detail.split(" ")[0]).inc()
+            if r.refusal is not None:
+                outcome = "refused"
+                m.refusals.labels(reason=r.refusal).inc()
+            else:
+                outcome = "answered" if r.answered else r.detail.split(" ")[0].rstrip(":")
+            m.queries.labels(outcome=outcome).inc()
             if r.left_out:
                 m.verifications.labels(result=checking.UNVERIFIED).inc()
             elif r.answered:
                 m.verifications.labels(result="pass" if r.outcome.verified else "fail").inc()
             if r.outcome.verified and r.outcome.seconds is not None:
-                m.request_latency.observe(r.outcome.seconds)
-                m.generated_tokens.inc(r.outcome.completion_tokens)
+                m.answer_seconds.observe(r.outcome.seconds)
+                m.verified_tokens.inc(r.outcome.completion_tokens)
         m.set_scores({uid: float(s) for uid, s in enumerate(self.scores.scores) if s > 0})
 
     async def step(self) -> RoundReport:
@@ -319,8 +412,33 @@ class Validator(Neuron):
     async def start(self) -> None:
         self.load()
         await self.check_start()
+        self.log_standing()
         self.start_metrics()
         self.save()
+        await self.start_gateway()
+
+    async def start_gateway(self) -> None:
+        """Serve the OpenAI-compatible gateway when `--gateway.port` is given."""
+        port = self.config.gateway.port
+        if port is None:
+            return
+        try:
+            self.gateway = open_gateway(self, self.config)
+            await self.gateway.start(self.config.gateway.ip, port)
+        except (GatewayPortInUse, StoreError) as exc:
+            raise StartupError(str(exc)) from exc
+        self.log.info(
+            "gateway serving {} at http://{}:{}/v1 (keys in {})",
+            self.model_name,
+            self.config.gateway.ip,
+            self.gateway.port,
+            self.gateway.gateway.store.path,
+        )
+
+    async def stop_gateway(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.stop()
+            self.gateway = None
 
     async def run(self) -> None:
         sync: asyncio.Task | None = None
@@ -341,6 +459,7 @@ class Validator(Neuron):
                 sync.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sync
+            await self.stop_gateway()
             self.save()
             await self.client.aclose()
             self.verifier_thread.shutdown(wait=False, cancel_futures=True)
@@ -380,10 +499,10 @@ def main(argv: list[str] | None = None) -> int:
         args = sys.argv[1:] if argv is None else argv
         config = load_config(VALIDATOR, args, prog="subnet validator")
         require_model(config)
+        setup_logging(config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    setup_logging(config.logging.debug, "validator")
     return run_neuron(config, build)
 
 

@@ -37,6 +37,7 @@ from protocol import headers as h
 from protocol.clock import Clock, wall_clock_ms
 from protocol.epistula import (
     Signer,
+    Verified,
     check_response,
     epistula_values_raw,
     parse_values,
@@ -294,15 +295,9 @@ class EpistulaClient:
         if body is None:
             return self._too_large(target, timer, response.status_code)
         if not response.is_success:
-            return self._bad_status(target, response.status_code, body, timer)
+            return self._bad_status(target, response, body, request_uuid, timer)
         proof = epistula_values_raw(response.headers.raw)
-        verified = check_response(
-            parse_values(proof),
-            body,
-            responder_hotkey=target.hotkey,
-            caller_hotkey=self.hotkey,
-            request_uuid=request_uuid,
-        )
+        verified = self._proof(target, proof, body, request_uuid)
         if isinstance(verified, Refused):
             return self._fail(target, FailureReason.BAD_SIGNATURE, verified.message, timer)
         try:
@@ -332,7 +327,7 @@ class EpistulaClient:
                 body = await self._read_limited(response)
                 if body is None:
                     return self._too_large(target, timer, response.status_code)
-                return self._bad_status(target, response.status_code, body, timer)
+                return self._bad_status(target, response, body, request_uuid, timer)
             content_type = response.headers.get("content-type", "")
             if not content_type.startswith(h.CONTENT_TYPE_SSE):
                 return self._fail(
@@ -447,9 +442,42 @@ class EpistulaClient:
             status,
         )
 
-    def _bad_status(self, target: Target, status: int, body: bytes, timer: _Timer) -> Failure:
+    def _proof(
+        self, target: Target, proof: object, body: bytes, request_uuid: str
+    ) -> Verified | Refused:
+        """Whether `body` carries the target's signature, for us, bound to our request."""
+        return check_response(
+            parse_values(proof),
+            body,
+            responder_hotkey=target.hotkey,
+            caller_hotkey=self.hotkey,
+            request_uuid=request_uuid,
+        )
+
+    def _bad_status(
+        self,
+        target: Target,
+        response: httpx.Response,
+        body: bytes,
+        request_uuid: str,
+        timer: _Timer,
+    ) -> Failure:
+        """A refusal. Its error body counts as the target's own word (`signed`) only when the
+        target signed it for this request: anyone on the path can write an unsigned one."""
+        status = response.status_code
         error = error_of(body)
         message = error.message if error is not None else body[:200].decode(errors="replace")
-        return self._fail(
-            target, FailureReason.BAD_STATUS, f"HTTP {status}: {message}", timer, status, error
+        proof = epistula_values_raw(response.headers.raw)
+        signed = error is not None and isinstance(
+            self._proof(target, proof, body, request_uuid), Verified
+        )
+        return Failure(
+            target,
+            FailureReason.BAD_STATUS,
+            f"HTTP {status}: {message}",
+            timer.elapsed(),
+            timer.ttfb_s,
+            status,
+            error,
+            signed,
         )

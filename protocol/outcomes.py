@@ -42,7 +42,9 @@ class FailureReason(str, Enum):
 
 @dataclass(frozen=True)
 class Failure:
-    """Why a call produced no usable answer. `error` is the server's error body, if it sent one."""
+    """Why a call produced no usable answer. `error` is the server's error body, if it sent one;
+    `signed` is set when the target signed that body for this request (a refusal the target
+    is known to have sent, with its reason code)."""
 
     target: Target
     reason: FailureReason
@@ -51,6 +53,12 @@ class Failure:
     ttfb_s: float | None = None
     status: int | None = None
     error: ErrorDetail | None = None
+    signed: bool = False
+
+    @property
+    def refusal(self) -> str | None:
+        """The target's own reason code for refusing, when it signed it."""
+        return self.error.code if self.signed and self.error is not None else None
 
 
 @dataclass(frozen=True)

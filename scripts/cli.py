@@ -16,7 +16,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "devchain": ("chain.dev.node", "the dev chain node on 127.0.0.1:9946"),
     "miner": ("neurons.miner", "run a miner neuron"),
     "validator": ("neurons.validator", "run a validator neuron"),
+    "gateway": (
+        "neurons.gateway.cli",
+        "the OpenAI-compatible gateway (a validator serving it), its API keys and usage",
+    ),
     "owner": ("scripts.owner", "subnet owner tools: create, set, show"),
+    "wallet": ("scripts.wallet", "wallets: create, list, balance, transfer (TAO)"),
+    "register": ("scripts.register", "register the wallet's hotkey on a subnet"),
+    "stake": ("scripts.stake", "stake: add, remove, show (TAO)"),
     "simulate": (
         "scripts.simulate",
         "many epochs of incentive math for a scenario; CSV and PNG out",
@@ -28,7 +35,7 @@ def usage() -> str:
     width = max(len(name) for name in SUBCOMMANDS)
     lines = ["usage: subnet COMMAND [OPTIONS]", "", "commands:"]
     lines += [f"  {name.ljust(width)}  {text}" for name, (_, text) in SUBCOMMANDS.items()]
-    lines += ["", "`subnet COMMAND --help` lists the options of one command."]
+    lines += ["", "`subnet COMMAND --help` lists the options of one command; `subnet --version`."]
     return "\n".join(lines)
 
 
@@ -36,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(usage())
+        return 0
+    if args[0] in ("-V", "--version"):
+        from neurons.config import version_text
+
+        print(version_text())
         return 0
     name, rest = args[0], args[1:]
     if name not in SUBCOMMANDS:

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import chain as chain_api
 from chain import ChainError, Metagraph
-from scripts.localnet_chain import Subnet, build_subnet
+from scripts.localnet_chain import CHEATER, VALIDATOR, Subnet, build_subnet
 from scripts.localnet_options import (
+    GATEWAY_READY,
     PROCESSES,
     SUMMARY,
     Options,
@@ -40,6 +41,7 @@ from scripts.localnet_options import (
     prepare_out,
     python,
 )
+from scripts.localnet_organic import OrganicTraffic, gateway_figures
 from scripts.localnet_procs import (
     HOST,
     Child,
@@ -59,7 +61,7 @@ from scripts.localnet_record import (
     totals,
     write_csv,
 )
-from scripts.localnet_view import Progress, View, subnet_table
+from scripts.localnet_view import NeuronsWaiting, Progress, View, subnet_table
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -71,6 +73,31 @@ MODEL_BUILD_S = 300.0
 # Every miner must be serving within this long after the neurons start.
 NEURONS_READY_S = 240.0
 BLOCK_WAIT_S = 5.0
+# The organic user's request in flight at the end gets this long to finish.
+TRAFFIC_STOP_S = 5.0
+
+
+def create_gateway_key(folder: Path) -> str:
+    """The demo user's API key, in the gateway's store (no limits)."""
+    from neurons.gateway.store import GatewayStore
+
+    store = GatewayStore.open(folder)
+    try:
+        return store.create_key("localnet", requests_per_minute=0, tokens_per_minute=0)[1]
+    finally:
+        store.close()
+
+
+def organic_line(user, figures) -> str:
+    """One line on the organic traffic: what the user got and what the gateway verified."""
+    ttft = f"{user.ttft_p50_s:.2f} s" if user.ttft_p50_s is not None else "-"
+    checked = figures.verified.get("pass", 0) + figures.verified.get("fail", 0)
+    return (
+        f"organic (openai client -> gateway): {user.answered} answered, "
+        f"{user.completion_tokens} tokens, time to first token p50 {ttft}, "
+        f"{checked} verified ({figures.verified_share:.0%}), "
+        f"{figures.verified.get('fail', 0)} caught wrong"
+    )
 
 
 class Run:
@@ -90,6 +117,15 @@ class Run:
         self.metagraph: Metagraph | None = None
         self.first_paid_s: float | None = None
         self.serving_s: float | None = None  # when every miner was serving
+        # Organic traffic: a user of the gateway that the first validator serves.
+        self.gateway_key: str | None = None
+        self.gateway_url: str | None = None
+        self.traffic: OrganicTraffic | None = None
+        self.traffic_task: asyncio.Task | None = None
+        self.traffic_stop = asyncio.Event()
+        self.organic = None  # the gateway's figures (neurons.gateway.metrics.OrganicFigures)
+        self.neurons_started: float | None = None  # monotonic time the neurons were started
+        self.build_started: dict[str, float] = {}  # build child name -> monotonic start
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -130,8 +166,15 @@ class Run:
             child = Child(name, argv, self.log(name))
             self.helpers.append(child)
             builds.append(self.started_child(child.start()))
+            self.build_started[name] = time.monotonic()
             self.view.say(f"building the tiny model (seed {seed}) into {path}")
         return builds
+
+    async def finish_builds(self, builds: list[Child]) -> None:
+        for build in builds:
+            await wait_for_exit(build, MODEL_BUILD_S)
+            took = time.monotonic() - self.build_started[build.name]
+            self.view.say(f"{build.name.removeprefix('build-')} built in {took:.0f} s")
 
     async def setup_subnet(self, network: str) -> Subnet:
         self.client = chain_api.connect(network)
@@ -151,12 +194,57 @@ class Run:
         return subnet
 
     def start_neurons(self, subnet: Subnet, network: str) -> None:
+        self.neurons_started = time.monotonic()
+        gateway = next(s for s in subnet.neurons if s.role == VALIDATOR)
+        self.gateway_key = create_gateway_key(self.opts.gateway_path)
         for spec in subnet.neurons:
-            argv = neuron_argv(spec, self.opts, subnet, network)
+            argv = neuron_argv(spec, self.opts, subnet, network, gateway=spec is gateway)
             self.neurons.append(
                 self.started_child(Child(spec.name, argv, self.log(spec.name)).start())
             )
         self.view.say(f"started {len(self.neurons)} neurons; logs in {self.opts.out / 'logs'}")
+        self.traffic_task = asyncio.create_task(self.organic_user(gateway.name))
+
+    async def organic_user(self, validator: str) -> None:
+        """Once the gateway is up, send it requests with the openai client until the end."""
+        child = next(c for c in self.neurons if c.name == validator)
+        line = await wait_for_line(child, GATEWAY_READY, NEURONS_READY_S)
+        self.gateway_url = line.split(" at ", 1)[1].split()[0]
+        self.view.say(f"gateway of {validator} at {self.gateway_url}: organic requests start")
+        self.traffic = OrganicTraffic(
+            self.gateway_url, self.gateway_key or "", str(self.opts.model)
+        )
+        await self.traffic.run(self.traffic_stop)
+
+    async def read_organic(self) -> None:
+        if self.gateway_url is not None:
+            self.organic = await gateway_figures(self.gateway_url) or self.organic
+
+    def organic_by_name(self, subnet: Subnet) -> dict[str, int] | None:
+        if self.organic is None:
+            return None
+        return {s.name: self.organic.per_uid.get(s.uid, 0) for s in subnet.neurons if s.is_miner}
+
+    def organic_caption(self, subnet: Subnet) -> str | None:
+        if self.organic is None or self.traffic is None:
+            return None
+        per_miner = self.organic_by_name(subnet) or {}
+        roles = {s.name: s.role for s in subnet.neurons}
+        shares = ", ".join(
+            f"{name}{' (cheater)' if roles[name] == CHEATER else ''} {n}"
+            for name, n in per_miner.items()
+        )
+        return f"{organic_line(self.traffic.user, self.organic)}; answered by {shares}"
+
+    async def stop_traffic(self) -> None:
+        self.traffic_stop.set()
+        if self.traffic_task is not None:
+            task, self.traffic_task = self.traffic_task, None
+            if not task.done():
+                await asyncio.wait({task}, timeout=TRAFFIC_STOP_S)
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     def check_stop(self) -> None:
         if self.stop.is_set():
@@ -166,6 +254,8 @@ class Run:
         crashed = first_crashed([c for c in (self.chain_node, *self.neurons) if c is not None])
         if crashed is not None:
             raise crashed.failure()
+        if self.traffic_task is not None and self.traffic_task.done():
+            self.traffic_task.result()  # a gateway that never came up fails the run
 
     async def watch(self, subnet: Subnet) -> None:
         """Follow the chain block by block until the run's epochs are done."""
@@ -175,6 +265,7 @@ class Run:
         launch_epoch = epoch_at(await self.client.block(), subnet.tempo_block, opts.tempo)
         recorded, ready_epoch, block = launch_epoch, None, 0
         ready_deadline = time.monotonic() + NEURONS_READY_S
+        seen_serving: set[str] = set()
         while True:
             self.check_stop()
             self.check_children()
@@ -183,10 +274,16 @@ class Run:
             metagraph = await self.client.metagraph(subnet.netuid)
             self.metagraph, block = metagraph, metagraph.block
             epoch = epoch_at(block, subnet.tempo_block, opts.tempo)
+            waiting = None
             if ready_epoch is None:
-                if all(metagraph.axons[s.uid].is_serving for s in miners):
-                    ready_epoch, self.serving_s = epoch, self.elapsed()
-                    self.view.say(f"all miners serving at block {block} ({self.elapsed():.0f} s)")
+                waiting = self.follow_serving(metagraph, miners, seen_serving)
+                if waiting.serving == waiting.miners:
+                    ready_epoch, self.serving_s, waiting = epoch, self.elapsed(), None
+                    self.view.say(
+                        f"all {len(miners)} miners serving at block {block}: the neurons took "
+                        f"{self.since_neurons_started():.0f} s to start ({self.elapsed():.0f} s "
+                        "since the run began)"
+                    )
                 elif time.monotonic() > ready_deadline:
                     late = [s.name for s in miners if not metagraph.axons[s.uid].is_serving]
                     child = next(c for c in self.neurons if c.name == late[0])
@@ -204,23 +301,53 @@ class Run:
             next_at = epoch_block(epoch + 1, subnet.tempo_block, opts.tempo)
             phase = "waiting for the miners to serve" if ready_epoch is None else "running"
             progress = Progress(
-                block, epoch, min(done, opts.epochs), opts.epochs, next_at - block, phase
+                block, epoch, min(done, opts.epochs), opts.epochs, next_at - block, phase, waiting
             )
             title = f"subnet {subnet.netuid} at block {block}, epoch {epoch}"
-            self.view.show(
-                subnet_table(metagraph, specs, totals(self.rows), title),
-                progress,
+            await self.read_organic()
+            table = subnet_table(
+                metagraph, specs, totals(self.rows), title, self.organic_caption(subnet)
             )
+            self.view.show(table, progress)
             if done >= opts.epochs:
                 return
 
-    def finish(self, subnet: Subnet) -> None:
-        """Final metagraph, CSV and plot."""
+    def since_neurons_started(self) -> float:
+        started = self.neurons_started if self.neurons_started is not None else self.started
+        return time.monotonic() - started
+
+    def follow_serving(self, metagraph: Metagraph, miners: list, seen: set[str]) -> NeuronsWaiting:
+        """One line for each miner that has just started serving; how many serve now."""
+        serving = [s for s in miners if metagraph.axons[s.uid].is_serving]
+        for spec in serving:
+            if spec.name not in seen:
+                seen.add(spec.name)
+                self.view.say(
+                    f"{spec.name} serving at block {metagraph.block}, "
+                    f"{self.since_neurons_started():.0f} s after the neurons started"
+                )
+        return NeuronsWaiting(len(serving), len(miners), self.since_neurons_started())
+
+    async def finish(self, subnet: Subnet) -> None:
+        """Final metagraph, organic traffic, CSV and plot."""
         assert self.metagraph is not None
+        await self.stop_traffic()
+        await self.read_organic()
         specs = [subnet.owner, *subnet.neurons]
-        table = subnet_table(self.metagraph, specs, totals(self.rows), "final metagraph")
+        table = subnet_table(
+            self.metagraph,
+            specs,
+            totals(self.rows),
+            "final metagraph",
+            self.organic_caption(subnet),
+        )
         self.view.say("")
         self.view.console.print(table)
+        if self.organic is not None:
+            self.view.say(
+                "the gateway routes organic requests only to miners with a verified score; a "
+                "failed verification, synthetic or organic, resets it"
+            )
         self.write_results(subnet)
 
     def write_results(self, subnet: Subnet) -> None:
@@ -239,13 +366,34 @@ class Run:
             "first_paid_s": self.first_paid_s,
             "elapsed_s": self.elapsed(),
             "emission_tao": totals(self.rows),
+            "organic": self.organic_summary(subnet),
         }
         (self.opts.out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
         self.view.say(f"wrote {csv_path}, {png_path} and {self.opts.out / SUMMARY}")
 
+    def organic_summary(self, subnet: Subnet) -> dict | None:
+        """The organic traffic of the run: the user's side and the gateway's."""
+        if self.traffic is None:
+            return None
+        user = self.traffic.user
+        figures = self.organic
+        return {
+            "answered": user.answered,
+            "failed": user.failed,
+            "completion_tokens": user.completion_tokens,
+            "ttft_p50_s": user.ttft_p50_s,
+            "gateway_served": figures.served if figures else 0,
+            "verified": figures.verified if figures else {},
+            "verified_share": figures.verified_share if figures else 0.0,
+            "per_miner": self.organic_by_name(subnet) or {},
+        }
+
     async def close(self, keep_chain: bool) -> None:
         """Stop the neurons, then the chain (unless kept); every stop happens before any await,
         so a second Ctrl-C cannot leave a process behind."""
+        self.traffic_stop.set()
+        if self.traffic_task is not None:
+            self.traffic_task.cancel()
         stop_all(self.helpers + self.neurons)
         node = self.chain_node
         if node is not None and keep_chain and node.exit_code() is None:
@@ -270,12 +418,11 @@ async def run_localnet(opts: Options, view: View, stop: asyncio.Event | None = N
         builds = run.start_model_builds()
         subnet = await run.setup_subnet(network)
         run.check_stop()
-        for build in builds:
-            await wait_for_exit(build, MODEL_BUILD_S)
+        await run.finish_builds(builds)
         run.start_neurons(subnet, network)
         with view:
             await run.watch(subnet)
-        run.finish(subnet)
+        await run.finish(subnet)
         succeeded = True
         view.say(f"done in {run.elapsed():.0f} s")
         return EXIT_OK

@@ -48,6 +48,11 @@ VALIDATOR_ALPHA = 0.3
 # about once in 10^4 rounds instead of about once in ten.
 TASKS_PER_MINER = 4
 SYNC_EVERY_BLOCKS = 2
+# The first validator serves the gateway; the demo's organic user talks to it.
+GATEWAY_FOLDER = "gateway"  # under OUT/state: its SQLite file (the demo's API key, usage)
+GATEWAY_READY = "gateway serving"  # the validator's log line with the gateway's address
+# A quarter of organic answers verified: several per demo, on a verifier the rounds also use.
+DEFAULT_VERIFY_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,11 @@ class Options:
     keep: bool
     out: Path
     max_tokens: int
+    verify_share: float = DEFAULT_VERIFY_SHARE
+
+    @property
+    def gateway_path(self) -> Path:
+        return self.out / "state" / GATEWAY_FOLDER
 
 
 class UsageError(ValueError):
@@ -106,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_TOKENS,
         help=f"longest completion a validator's task asks for (default {DEFAULT_MAX_TOKENS})",
     )
+    add(
+        "--verify-share",
+        type=float,
+        default=DEFAULT_VERIFY_SHARE,
+        help="share of organic answers (the demo user's, through the gateway of the first "
+        f"validator) that validator verifies (default {DEFAULT_VERIFY_SHARE:g})",
+    )
     return parser
 
 
@@ -120,6 +137,8 @@ def options_from(args: argparse.Namespace) -> Options:
         )
     if args.tempo < 2 or args.epochs < 1 or args.max_tokens < 1:
         raise UsageError("--tempo must be at least 2, --epochs and --max-tokens at least 1")
+    if not 0 <= args.verify_share <= 1:
+        raise UsageError("--verify-share must be between 0 and 1")
     if not args.block_time > 0:
         raise UsageError("--block-time must be a positive number of seconds")
     if not 0 <= args.port <= MAX_PORT:
@@ -153,6 +172,7 @@ def options_from(args: argparse.Namespace) -> Options:
         keep=args.keep,
         out=Path(args.out).resolve(),
         max_tokens=args.max_tokens,
+        verify_share=args.verify_share,
     )
 
 
@@ -186,7 +206,10 @@ def model_is_built(path: Path) -> bool:
     return (path / "tiny_build.json").exists()
 
 
-def neuron_argv(spec: NeuronSpec, opts: Options, subnet: Subnet, network: str) -> list[str]:
+def neuron_argv(
+    spec: NeuronSpec, opts: Options, subnet: Subnet, network: str, gateway: bool = False
+) -> list[str]:
+    """The command line of one neuron; `gateway`: this validator also serves the gateway."""
     module = "neurons.validator" if spec.role == VALIDATOR else "neurons.miner"
     model = opts.cheat_model if spec.role == CHEATER else opts.model
     argv = python(
@@ -228,8 +251,19 @@ def neuron_argv(spec: NeuronSpec, opts: Options, subnet: Subnet, network: str) -
             "--validator.alpha",
             f"{VALIDATOR_ALPHA:g}",
         ]
+        if gateway:
+            argv += [
+                "--gateway.port",
+                "0",
+                "--gateway.ip",
+                HOST,
+                "--gateway.path",
+                str(opts.gateway_path),
+                "--gateway.verify_share",
+                f"{opts.verify_share:g}",
+            ]
     else:
         argv += ["--axon.ip", HOST, "--axon.port", "0"]
     if spec.role == CHEATER:  # a cheater claims to serve the subnet's model
-        argv += ["--model.served_name", str(opts.model)]
+        argv += ["--model.request_name", str(opts.model)]
     return argv

@@ -33,17 +33,37 @@ class Progress:
     epochs_wanted: int
     blocks_to_next_epoch: int
     phase: str  # what localnet is doing now
+    waiting: NeuronsWaiting | None = None  # set until every miner serves
+
+
+@dataclass(frozen=True)
+class NeuronsWaiting:
+    """How far the neurons are from serving: miners serving of all, seconds since started."""
+
+    serving: int
+    miners: int
+    seconds: float
+
+    def text(self) -> str:
+        return f"{self.serving}/{self.miners} miners serving, {self.seconds:.0f} s since start"
 
 
 def subnet_table(
-    metagraph: Metagraph, neurons: list[NeuronSpec], totals: dict[str, float], title: str
+    metagraph: Metagraph,
+    neurons: list[NeuronSpec],
+    totals: dict[str, float],
+    title: str,
+    caption: str | None = None,
 ) -> Table:
     """One row per neuron; fits 80 columns. Emission: what the last epoch paid (alpha, in TAO
-    units), and its total over the run. (A neuron process that ends stops the run, so the
-    table has no process column: the run reports it.)"""
+    units), and its total over the run; `caption` (the organic traffic) goes under it. (A
+    neuron process that ends stops the run, so the table has no process column: the run
+    reports it.)"""
     table = Table(
         title=title,
         title_justify="left",
+        caption=caption,
+        caption_justify="left",
         box=box.SIMPLE_HEAVY,
         padding=(0, 1),
         collapse_padding=True,
@@ -79,6 +99,13 @@ def subnet_table(
 
 
 def progress_text(progress: Progress) -> Text:
+    if progress.waiting is not None:
+        return Text.assemble(
+            ("block ", "bold"),
+            str(progress.block),
+            ("  waiting for the neurons: ", "bold"),
+            (progress.waiting.text(), "italic"),
+        )
     return Text.assemble(
         ("block ", "bold"),
         str(progress.block),
@@ -94,7 +121,12 @@ def progress_text(progress: Progress) -> Text:
 
 
 def progress_line(progress: Progress) -> Group:
-    bar = ProgressBar(total=max(1, progress.epochs_wanted), completed=progress.epochs_done)
+    """The run's epochs as a bar; until every miner serves, the miners serving instead."""
+    if progress.waiting is not None:
+        waiting = progress.waiting
+        bar = ProgressBar(total=max(1, waiting.miners), completed=waiting.serving)
+    else:
+        bar = ProgressBar(total=max(1, progress.epochs_wanted), completed=progress.epochs_done)
     return Group(progress_text(progress), bar)
 
 

@@ -17,19 +17,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
-from chain import ChainError, Hyperparameters, Metagraph
-from chain.errors import CONNECTION, STORE_FAILED, UNKNOWN
+from chain import ChainError, Hyperparameters, Metagraph, btcli
 from chain.types import rao_to_tao
-from chain.wallets import dev_wallet
-from scripts.owner_chain import OwnerChain, PlanView, allows_dev_keys
+from scripts.chain_cli import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Output,
+    load_wallet,
+    network_options,
+    run_command,
+    show_plans,
+    unlock,
+    wallet_options,
+    wallet_text,
+)
+from scripts.chain_session import ChainSession
 from scripts.owner_rules import (
+    AMOUNTS,
     SUDO,
     Change,
     OwnerInputError,
@@ -38,17 +47,12 @@ from scripts.owner_rules import (
     refusal_hint,
     role_of,
     settable_names,
+    shown,
     who_may_set,
     wrong_wallet_message,
 )
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-DEFAULT_NETWORK = "dev"
-DEFAULT_WALLET_PATH = "~/.bittensor/wallets"
-# Refusals that are not the user's input: the chain was unreachable or broke.
-NOT_INPUT_CODES = (CONNECTION, STORE_FAILED, UNKNOWN)
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "main", "run"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,30 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="subnet owner", description=__doc__.split("\n\n")[0], allow_abbrev=False
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--network",
-        "--subtensor.network",
-        dest="network",
-        default=DEFAULT_NETWORK,
-        help="finney, test, local, ws(s)://URL, dev (node on 127.0.0.1:9946), dev://HOST:PORT "
-        f"or dev:memory (default: {DEFAULT_NETWORK})",
-    )
-    common.add_argument("--json", action="store_true", help="print one JSON object")
-    signing = argparse.ArgumentParser(add_help=False)
-    signing.add_argument("--wallet.name", dest="wallet_name", default="default")
-    signing.add_argument("--wallet.hotkey", dest="wallet_hotkey", default="default")
-    signing.add_argument("--wallet.path", dest="wallet_path", default=DEFAULT_WALLET_PATH)
-    signing.add_argument(
-        "--wallet.uri",
-        dest="wallet_uri",
-        help="a dev key URI such as //Alice instead of wallet files (dev and local chains only)",
-    )
-    signing.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="show what would be sent (fee, effects) and send nothing",
-    )
+    common, signing = network_options(), wallet_options()
     commands.add_parser(
         "create", parents=[common, signing], help="create a subnet owned by the wallet's coldkey"
     )
@@ -96,101 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def wallet_text(args) -> str:
-    if args.wallet_uri:
-        return args.wallet_uri
-    return f"{args.wallet_name}/{args.wallet_hotkey} in {args.wallet_path}"
-
-
-def load_wallet(args, needs_hotkey: bool = False):
-    """The signing wallet: a dev key URI, or wallet files. OwnerInputError names the fix.
-
-    `needs_hotkey`: the wallet's hotkey must exist too (create makes it the owner hotkey)."""
-    if args.wallet_uri:
-        if not allows_dev_keys(args.network):
-            raise OwnerInputError(
-                f"--wallet.uri {args.wallet_uri} is a dev key whose secret everyone knows: on "
-                f"{args.network} use your own wallet (--wallet.name, --wallet.path)"
-            )
-        if not args.wallet_uri.startswith("//"):
-            raise OwnerInputError(
-                f"--wallet.uri takes a dev URI such as //Alice, not {args.wallet_uri!r}"
-            )
-        return dev_wallet(args.wallet_uri)
-    import bittensor
-
-    folder = Path(args.wallet_path).expanduser() / args.wallet_name
-    if not (folder / "coldkeypub.txt").exists():
-        raise OwnerInputError(
-            f"no wallet {args.wallet_name!r} under {args.wallet_path} ({folder / 'coldkeypub.txt'} "
-            f"does not exist): create one with `btcli wallet create --wallet {args.wallet_name} "
-            f"--wallet-path {args.wallet_path}`, or pass --wallet.name/--wallet.path of yours"
-        )
-    hotkey_file = folder / "hotkeys" / args.wallet_hotkey
-    if needs_hotkey and not hotkey_file.exists():
-        raise OwnerInputError(
-            f"wallet {args.wallet_name!r} has no hotkey {args.wallet_hotkey!r} ({hotkey_file} does "
-            f"not exist): create it with `btcli wallet new-hotkey --wallet {args.wallet_name} "
-            f"--wallet-hotkey {args.wallet_hotkey} --wallet-path {args.wallet_path}`"
-        )
-    return bittensor.Wallet(
-        name=args.wallet_name,
-        hotkey=args.wallet_hotkey,
-        path=str(Path(args.wallet_path).expanduser()),
-    )
-
-
-def unlock(wallet, args) -> None:
-    """Read the coldkey's secret now (it may ask for its password), before anything is sent."""
-    try:
-        wallet.coldkey  # noqa: B018 (reading it is the unlock)
-    except Exception as error:
-        raise OwnerInputError(
-            f"cannot unlock the coldkey of {wallet_text(args)}: {error}"
-        ) from None
-
-
-class Output:
-    """Human tables on stdout, or one JSON object with `--json`."""
-
-    def __init__(self, as_json: bool):
-        self.as_json = as_json
-        self.console = Console(highlight=False, soft_wrap=True)
-
-    def say(self, text: str) -> None:
-        if not self.as_json:
-            self.console.print(text)
-
-    def data(self, payload: dict) -> None:
-        if self.as_json:
-            print(json.dumps(payload, indent=2, sort_keys=True))
-
-    def table(self, table: Table) -> None:
-        if not self.as_json:
-            self.console.print(table)
-
-    def error(self, text: str) -> None:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/red] {text}")
-
-
-def plan_lines(plans: list[PlanView]) -> list[str]:
-    lines = ["dry run: nothing was signed or sent"]
-    for plan in plans:
-        fee = "unknown" if plan.fee_tao is None else f"{plan.fee_tao:.9g} TAO"
-        lines.append(f"- {plan.summary} (signer {plan.signer}, fee {fee})")
-        lines += [f"    effect: {effect}" for effect in plan.effects]
-        lines += [f"    warning: {warning}" for warning in plan.warnings]
-        lines += [f"    BLOCKED: {violation}" for violation in plan.violations]
-    return lines
-
-
-async def cmd_create(args, owner: OwnerChain, out: Output) -> int:
+async def cmd_create(args, owner: ChainSession, out: Output) -> int:
     wallet = load_wallet(args, needs_hotkey=True)
     if args.dry_run:
-        plan = await owner.plan_create(wallet)
-        out.say("\n".join(plan_lines([plan])))
-        out.data({"dry_run": True, "plans": [plan.to_dict()]})
-        return EXIT_USAGE if plan.violations else EXIT_OK
+        return show_plans(out, [await owner.plan_create(wallet)])
     unlock(wallet, args)
     netuid = await owner.chain.create_subnet(wallet)
     out.data({"netuid": netuid, "owner_coldkey": wallet.coldkeypub.ss58_address})
@@ -199,10 +89,13 @@ async def cmd_create(args, owner: OwnerChain, out: Output) -> int:
         f"next: subnet owner show --network {args.network} --netuid {netuid}\n"
         f"      subnet owner set --network {args.network} --netuid {netuid} tempo 360 ..."
     )
+    if not owner.is_dev:  # a real chain emits to a new subnet only after its start call
+        start = btcli.subnets_start(netuid, args.wallet_name, args.network, args.wallet_path)
+        out.say(f"      {start}   (once the chain's activation delay has passed)")
     return EXIT_OK
 
 
-async def cmd_set(args, owner: OwnerChain, out: Output) -> int:
+async def cmd_set(args, owner: ChainSession, out: Output) -> int:
     pairs = parse_assignments(args.assignments)
     wallet = load_wallet(args)
     signer = wallet.coldkeypub.ss58_address
@@ -226,15 +119,7 @@ async def cmd_set(args, owner: OwnerChain, out: Output) -> int:
         plans = [
             await owner.plan_set(wallet, args.netuid, c.name, c.new, role == SUDO) for c in changes
         ]
-        out.say("\n".join(plan_lines(plans)))
-        out.data(
-            {
-                "dry_run": True,
-                "changes": _changes_json(changes),
-                "plans": [p.to_dict() for p in plans],
-            }
-        )
-        return EXIT_USAGE if any(p.violations for p in plans) else EXIT_OK
+        return show_plans(out, plans, {"changes": _changes_json(changes)})
     unlock(wallet, args)
     applied: list[Change] = []
     for change in changes:
@@ -250,14 +135,19 @@ async def cmd_set(args, owner: OwnerChain, out: Output) -> int:
     for column in ("hyperparameter", "was", "now"):
         table.add_column(column)
     for change in changes:
-        table.add_row(change.name, str(change.old), str(change.new))
+        unit = " TAO" if change.name in AMOUNTS else ""
+        was, now = shown(change.name, change.old), shown(change.name, change.new)
+        table.add_row(change.name, f"{was}{unit}", f"{now}{unit}")
     out.table(table)
     out.data({"dry_run": False, "changes": _changes_json(changes)})
     return EXIT_OK
 
 
 def _changes_json(changes: list[Change]) -> list[dict]:
-    return [{"name": c.name, "old": c.old, "new": c.new} for c in changes]
+    """Each change as a person reads it (amounts in TAO)."""
+    return [
+        {"name": c.name, "old": shown(c.name, c.old), "new": shown(c.name, c.new)} for c in changes
+    ]
 
 
 def hyperparameter_table(params: Hyperparameters) -> Table:
@@ -266,11 +156,8 @@ def hyperparameter_table(params: Hyperparameters) -> Table:
         table.add_column(column)
     for name in Hyperparameters.names():
         value = getattr(params, name)
-        if name in ("burn", "min_burn", "max_burn"):
-            shown = f"{value} RAO ({rao_to_tao(value):g} TAO)"
-        else:
-            shown = str(value)
-        table.add_row(name, shown, who_may_set(name))
+        text = f"{rao_to_tao(value):g} TAO" if name in AMOUNTS else str(value)
+        table.add_row(name, text, who_may_set(name))
     return table
 
 
@@ -318,12 +205,13 @@ def metagraph_json(metagraph: Metagraph) -> list[dict]:
     ]
 
 
-async def cmd_show(args, owner: OwnerChain, out: Output) -> int:
+async def cmd_show(args, owner: ChainSession, out: Output) -> int:
     if args.netuid is None:
         list_subnets = getattr(owner.chain, "subnets", None)
         if list_subnets is None:
             raise OwnerInputError(
-                f"give --netuid: {args.network} subnets are listed by `btcli subnets list`"
+                f"give --netuid: {args.network} subnets are listed by "
+                f"`{btcli.subnets_list(args.network)}`"
             )
         netuids = await list_subnets()
         out.data({"network": args.network, "subnets": netuids})
@@ -355,30 +243,7 @@ COMMANDS = {"create": cmd_create, "set": cmd_set, "show": cmd_show}
 
 async def run(argv: list[str], substrate=None) -> int:
     """The whole command; `substrate` injects an SDK backend for the real-network path."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as stop:  # argparse has printed the usage error or the help
-        return EXIT_OK if stop.code == 0 else EXIT_USAGE
-    out = Output(args.json)
-    try:
-        owner = OwnerChain(args.network, substrate=substrate)
-    except ChainError as error:
-        out.error(f"--network: {error.message}")
-        return EXIT_USAGE
-    try:
-        return await COMMANDS[args.command](args, owner, out)
-    except OwnerInputError as error:
-        out.error(f"{error} (nothing was sent)")
-        return EXIT_USAGE
-    except ChainError as error:
-        hint = refusal_hint(error)
-        if error.code == CONNECTION and owner.is_dev:
-            hint = "start the node with `subnet devchain` (or `subnet localnet --keep`)"
-        out.error(f"the chain refused: {error}" + (f"\nhint: {hint}" if hint else ""))
-        return EXIT_FAILED if error.code in NOT_INPUT_CODES else EXIT_USAGE
-    finally:
-        await owner.close()
+    return await run_command(build_parser(), COMMANDS, argv, substrate)
 
 
 def main(argv: list[str] | None = None) -> int:

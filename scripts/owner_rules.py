@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from chain import ChainError, Hyperparameters
+from chain import ChainError, Hyperparameters, rao_to_tao, to_rao
 from chain.dev.params import DERIVED, PARAMS, GenesisConfig
 from chain.dev.state import DevState, Neuron, Subnet
 from chain.dev.subnets import set_hyperparameter
 
+# Hyperparameters that are amounts: typed and shown in TAO, stored by the chain in RAO.
+AMOUNTS = ("burn", "min_burn", "max_burn")
 TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0")
 SUDO = "sudo"
@@ -46,7 +48,8 @@ def who_may_set(name: str) -> str:
 
 
 def parse_value(name: str, text: str) -> int | bool:
-    """A flag from true/false (yes/no, on/off, 1/0); a number as an integer in chain units."""
+    """A flag from true/false (yes/no, on/off, 1/0); an amount in TAO (to RAO); any other
+    number as an integer in chain units."""
     rule = PARAMS[name]
     word = text.strip().lower()
     if rule.is_bool:
@@ -55,13 +58,23 @@ def parse_value(name: str, text: str) -> int | bool:
         if word in FALSE_WORDS:
             return False
         raise OwnerInputError(f"{name} is a flag: give true or false, not {text!r}")
+    if name in AMOUNTS:
+        try:
+            return to_rao(float(word), name)
+        except (ValueError, ChainError):
+            raise OwnerInputError(f"{name} is an amount: give TAO (0.5, 2), not {text!r}") from None
     try:
         return int(word)
     except ValueError:
         raise OwnerInputError(
-            f"{name} takes an integer in the chain's units (RAO for burn amounts, blocks for "
-            f"periods, u16 for kappa-like ratios), not {text!r}"
+            f"{name} takes an integer in the chain's units (blocks for periods, u16 for "
+            f"kappa-like ratios), not {text!r}"
         ) from None
+
+
+def shown(name: str, value: int | bool) -> int | bool | float:
+    """A value as a person reads it: amounts in TAO, everything else as the chain stores it."""
+    return rao_to_tao(int(value)) if name in AMOUNTS else value
 
 
 def parse_assignments(words: list[str]) -> list[tuple[str, int | bool]]:

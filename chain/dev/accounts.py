@@ -18,6 +18,7 @@ from chain.dev import args as A
 from chain.dev.params import DEV_ACCOUNT_URIS, MIN_STAKE_RAO, GenesisConfig
 from chain.dev.state import DevState
 from chain.errors import ChainError
+from chain.types import tao_text
 
 SEED_BYTES = 32
 
@@ -67,7 +68,7 @@ def transfer(state: DevState, coldkey: str, args: dict) -> dict:
     if balance(state, coldkey) < amount:
         raise ChainError(
             "InsufficientBalance",
-            f"{coldkey} holds {balance(state, coldkey)} RAO, cannot send {amount} RAO",
+            f"{coldkey} holds {tao_text(balance(state, coldkey))}, cannot send {tao_text(amount)}",
         )
     debit(state, coldkey, amount)
     _credit(state, dest, amount)
@@ -78,7 +79,8 @@ def _check_stake_target(state: DevState, netuid: int, hotkey: str, amount: int) 
     state.existing_subnet(netuid)
     if amount < MIN_STAKE_RAO:
         raise ChainError(
-            "AmountTooLow", f"stake moves must be at least {MIN_STAKE_RAO} RAO, got {amount}"
+            "AmountTooLow",
+            f"stake moves must be at least {tao_text(MIN_STAKE_RAO)}, got {tao_text(amount)}",
         )
     if hotkey not in state.hotkey_owner:
         raise ChainError(
@@ -95,7 +97,7 @@ def add_stake(state: DevState, coldkey: str, args: dict) -> dict:
     if balance(state, coldkey) < amount:
         raise ChainError(
             "NotEnoughBalanceToStake",
-            f"{coldkey} holds {balance(state, coldkey)} RAO, cannot stake {amount} RAO",
+            f"{coldkey} holds {tao_text(balance(state, coldkey))}, cannot stake {tao_text(amount)}",
         )
     debit(state, coldkey, amount)
     add_alpha(state, netuid, hotkey, coldkey, amount)
@@ -111,7 +113,8 @@ def remove_stake(state: DevState, coldkey: str, args: dict) -> dict:
     if held < amount:
         raise ChainError(
             "NotEnoughStakeToWithdraw",
-            f"{coldkey} has {held} RAO staked on {hotkey} in subnet {netuid}, asked for {amount}",
+            f"{coldkey} has {tao_text(held)} staked on {hotkey} in subnet {netuid}, asked for "
+            f"{tao_text(amount)}",
         )
     add_alpha(state, netuid, hotkey, coldkey, -amount)
     _credit(state, coldkey, amount)

@@ -2,6 +2,9 @@
 
     subnet devchain [--port 9946] [--db PATH] [--block-time SECONDS | --manual]
 
+The port's default is SUBNET_DEVCHAIN_PORT when set (0: any free port; the first line printed
+names the port taken).
+
 POST a JSON-RPC request (or a batch) to `/`. Methods take named params: info, block,
 wait_for_block {block, timeout} (a long-poll: answers when the block exists or after at most
 30 s), submit {tx}, nonce {address}, balance {address}, stake {netuid, hotkey, coldkey?},
@@ -15,7 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import json
+import os
 import signal
 import sys
 
@@ -30,6 +35,7 @@ from chain.errors import ChainError
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 9946
+PORT_ENV = "SUBNET_DEVCHAIN_PORT"
 DEFAULT_BLOCK_TIME = 12.0
 MAX_PORT = 65_535
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -208,7 +214,13 @@ async def run_node(port: int, db: str | None, block_time: float | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="subnet devchain", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1 (0: any)")
+    default_port = os.environ.get(PORT_ENV) or str(DEFAULT_PORT)
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=default_port,
+        help=f"port on 127.0.0.1 (0: any; default {PORT_ENV}, else {DEFAULT_PORT})",
+    )
     parser.add_argument("--db", help="SQLite file to keep the chain in (default: memory only)")
     timing = parser.add_mutually_exclusive_group()
     timing.add_argument(
@@ -226,7 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(run_node(args.port, args.db, None if args.manual else args.block_time))
     except OSError as error:
-        print(f"subnet devchain: {error}", file=sys.stderr)
+        if error.errno == errno.EADDRINUSE:
+            print(
+                f"subnet devchain: cannot listen on {HOST}:{args.port}: the port is in use "
+                "(another subnet devchain? `ss -ltnp` shows who holds it); stop it, or pass "
+                "another --port (0 picks a free one)",
+                file=sys.stderr,
+            )
+        else:
+            print(f"subnet devchain: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -16,6 +16,7 @@ from chain.dev.accounts import balance, debit
 from chain.dev.rows import pairs, row_from_pairs
 from chain.dev.state import Axon, DevState, Neuron, Subnet
 from chain.errors import ChainError
+from chain.types import tao_text
 
 ROOT_NETUID = 0
 IPV4_MAX = 2**32 - 1
@@ -97,7 +98,8 @@ def burned_register(state: DevState, coldkey: str, args: dict) -> dict:
     if balance(state, coldkey) < cost:
         raise ChainError(
             "NotEnoughBalanceToStake",
-            f"registration burns {cost} RAO; {coldkey} holds {balance(state, coldkey)} RAO",
+            f"registration burns {tao_text(cost)}; {coldkey} holds "
+            f"{tao_text(balance(state, coldkey))}",
         )
     owner = state.hotkey_owner.get(hotkey, coldkey)
     if owner != coldkey:

@@ -12,6 +12,7 @@ from chain.dev.params import PARAMS, ParamRule
 from chain.dev.registration import ROOT_NETUID, append_neuron
 from chain.dev.state import DevState, Subnet
 from chain.errors import BAD_ORIGIN, INVALID_ARGUMENT, ChainError
+from chain.types import tao_text
 from incentive.emission import initial_last_epoch_block
 
 
@@ -35,7 +36,8 @@ def create_subnet(state: DevState, coldkey: str, args: dict) -> dict:
     if balance(state, coldkey) < cost:
         raise ChainError(
             "CannotAffordLockCost",
-            f"creating a subnet locks {cost} RAO; {coldkey} holds {balance(state, coldkey)} RAO",
+            f"creating a subnet locks {tao_text(cost)}; {coldkey} holds "
+            f"{tao_text(balance(state, coldkey))}",
         )
     netuid = next(n for n in range(ROOT_NETUID + 1, 2**16) if n not in state.subnets)
     subnet = Subnet(

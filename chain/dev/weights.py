@@ -16,7 +16,7 @@ from chain.dev import args as A
 from chain.dev.rows import make_row
 from chain.dev.state import DevState, Subnet
 from chain.errors import ChainError
-from chain.types import U16_MAX
+from chain.types import U16_MAX, tao_text
 from incentive.weights import max_upscale_u16, max_weight_exceeded
 
 
@@ -75,8 +75,8 @@ def apply_weights(
     if uid != owner_uid(subnet) and state.hotkey_stake(netuid, hotkey) < threshold:
         raise ChainError(
             "NotEnoughStakeToSetWeights",
-            f"setting weights needs {threshold} RAO of stake; {hotkey} has "
-            f"{state.hotkey_stake(netuid, hotkey)}",
+            f"setting weights needs {tao_text(threshold)} of stake; {hotkey} has "
+            f"{tao_text(state.hotkey_stake(netuid, hotkey))}",
         )
     required = int(params["weights_version"])
     if required and version_key < required:

@@ -330,7 +330,7 @@ def miner_argv(network: str, netuid: int, wallets: Path, model: Path) -> list[st
     return [
         *(sys.executable, "-m", "neurons.miner", "--netuid", str(netuid)),
         *("--subtensor.network", network, "--wallet.name", "miner0", "--wallet.path", str(wallets)),
-        *("--model", str(model), "--model.served_name", SERVED_NAME, "--model.threads", "1"),
+        *("--model", str(model), "--model.request_name", SERVED_NAME, "--model.threads", "1"),
         *("--axon.ip", "127.0.0.1", "--axon.port", "0"),
     ]
 

@@ -4,6 +4,7 @@ the wire, and durability across SIGKILL and restarts."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 
 import httpx
@@ -12,6 +13,7 @@ from chain_helpers import ALICE, BOB, Node
 
 import chain
 from chain import ChainError
+from chain.dev.node import main
 from chain.dev.signing import sign
 
 
@@ -224,3 +226,24 @@ async def test_a_corrupt_store_is_moved_aside_and_a_new_chain_starts(tmp_path):
     aside = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
     assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not a database")
     assert sqlite3.connect(db).execute("SELECT count(*) FROM checkpoints").fetchone()[0] == 1
+
+
+def test_a_taken_port_is_refused_saying_what_to_do(capsys):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert main(["--port", str(port), "--manual"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in err
+    assert "Errno" not in err and "--port" in err
+
+
+def test_the_port_defaults_to_the_environment(capsys, monkeypatch):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        monkeypatch.setenv("SUBNET_DEVCHAIN_PORT", str(port))
+        assert main(["--manual"]) == 1
+    assert f"127.0.0.1:{port}" in capsys.readouterr().err

@@ -62,9 +62,9 @@ def test_a_seed_makes_the_run_reproducible():
     assert np.array_equal(a.emission, b.emission)
 
 
-def test_each_epoch_pays_out_its_emission():
-    _, result = run("honest", emission_per_epoch=1_000_000_000)
-    assert np.all(np.abs(result.emission.sum(axis=1) - 1_000_000_000) <= result.emission.shape[1])
+def test_each_epoch_pays_out_its_emission_given_in_alpha():
+    _, result = run("honest", emission_per_epoch=1.5)
+    assert np.all(np.abs(result.emission.sum(axis=1) - 1_500_000_000) <= result.emission.shape[1])
 
 
 @pytest.mark.parametrize(
@@ -72,8 +72,9 @@ def test_each_epoch_pays_out_its_emission():
     [
         ({"neurons": []}, "neurons"),
         ({"epochs": 0}, "epochs"),
-        ({"hyperparameters": {"kappa": 3}}, "hyperparameters.kappa"),
-        ({"hyperparameters": {"yuma3": "yes"}}, "hyperparameters.yuma3"),
+        ({"hyperparameters": {"kappa": -3}}, "hyperparameters.kappa"),
+        ({"hyperparameters": {"yuma3_enabled": "yes"}}, "hyperparameters.yuma3_enabled"),
+        ({"hyperparameters": {"tempi": 10}}, "hyperparameters.tempi"),
         ({"neurons": [{"role": "miner", "quality": 2}]}, "neurons[0].quality"),
         ({"neurons": [{"role": "boss"}]}, "neurons[0].role"),
         ({"colour": "red"}, "colour"),
@@ -93,13 +94,53 @@ def test_a_colluder_needs_a_miner_to_boost():
         parse_scenario(data)
 
 
-def test_simulate_command_writes_csv_and_plot(tmp_path, capsys):
+def test_a_hyperparameter_by_its_epoch_name_is_refused_naming_the_owner_name():
+    data = builtin("honest")
+    data["hyperparameters"] = {"kappa_u16": 30_000}
+    with pytest.raises(ScenarioError, match="use 'kappa', the name `subnet owner set` takes"):
+        parse_scenario(data)
+
+
+def test_owner_names_set_the_epoch_parameters_in_the_chains_units():
+    data = builtin("honest")
+    data["hyperparameters"] = {
+        "tempo": 100,
+        "kappa": 30_000,
+        "yuma3_enabled": False,
+        "activity_cutoff_factor": 2_000,
+        "max_validators": 3,
+        "stake_threshold": 2.5,
+    }
+    params = parse_scenario(data).params
+    assert (params.tempo, params.kappa_u16, params.yuma3) == (100, 30_000, False)
+    assert params.activity_cutoff_blocks == 200 and params.max_allowed_validators == 3
+    assert params.min_stake == 2_500_000_000
+
+
+def test_simulate_command_writes_csv_in_alpha_and_plot(tmp_path, capsys):
     assert main(["honest", "--epochs", "3", "--out", str(tmp_path)]) == 0
     rows = list(csv.reader((tmp_path / "epochs.csv").open()))
-    assert rows[0] == ["epoch", "uid", "role", "incentive", "dividends", "emission"]
+    header = ["epoch", "uid", "name", "role", "stake_alpha", "incentive", "dividends"]
+    assert rows[0] == [*header, "emission_alpha"]
+    assert rows[1][:5] == ["0", "0", "v0", "validator", "400000.0"]
     assert len(rows) == 1 + 3 * 12
     assert (tmp_path / "emission.png").read_bytes()[:4] == b"\x89PNG"
     assert "emission at epoch 2" in capsys.readouterr().out
+
+
+def test_simulate_command_prints_the_scenario_it_runs(tmp_path, capsys):
+    assert main(["colluding", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "scenario colluding: 2 epochs, seed 3, float mode" in out
+    assert "colluding on own" in out and "yuma3_enabled" in out
+
+
+def test_simulate_command_says_who_earned_what_and_why(tmp_path, capsys):
+    assert main(["colluding", "--epochs", "12", "--out", str(tmp_path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "pay follows quality" in out
+    assert "own, boosted by colluders, earned 0.0%: their 30% of the stake is below kappa" in out
+    assert "earned nothing: c0, c1, own" in out
 
 
 def test_simulate_command_reads_a_json_scenario(tmp_path):

@@ -1,10 +1,13 @@
 """A small OpenAI-compatible server in the manner of vLLM, backed by the tiny Engine.
 
-It answers /v1/chat/completions and /v1/completions (plain and streamed) with logprobs,
-top_logprobs and token ids in vLLM's layouts. ``ids`` picks how token ids come back:
+It answers /v1/models, /v1/chat/completions and /v1/completions (plain and streamed) with
+logprobs, top_logprobs and token ids in vLLM's layouts. ``ids`` picks how token ids come back:
 "token_ids" (vLLM's return_token_ids), "token_id_strings" (only return_tokens_as_token_ids)
 or "text" (neither, as a server without those extensions would). ``fail_status`` makes every
-answer that HTTP error. ``payloads`` keeps what clients sent.
+answer that HTTP error. ``payloads`` keeps what clients sent. Like vLLM, it serves one model
+name (``served_name``; a request for another gets 404), wants ``api_key`` as a bearer token
+when one is set (401 otherwise), and gives raw logprobs unless ``logprobs_mode`` is
+"processed" (alternatives after temperature, as vLLM's processed_logprobs: gaps times 1/T).
 """
 
 from __future__ import annotations
@@ -12,37 +15,74 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from inference.engine import Engine
-from inference.types import Completion, GenerationRequest, InvalidRequest
+from inference.types import Completion, GenerationRequest, InvalidRequest, TokenLogprob
+
+SERVED_NAME = "tiny"
 
 
 class FakeOpenAIServer:
-    def __init__(self, engine: Engine, *, ids: str = "token_ids", fail_status: int | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        ids: str = "token_ids",
+        fail_status: int | None = None,
+        served_name: str = SERVED_NAME,
+        api_key: str | None = None,
+        logprobs_mode: str = "raw",
+    ):
         self.engine = engine
         self.ids = ids
         self.fail_status = fail_status
+        self.served_name = served_name
+        self.api_key = api_key
+        self.logprobs_mode = logprobs_mode
         self.payloads: list[dict] = []
         self.app = FastAPI()
+        self.app.get("/v1/models")(self._models)
         self.app.post("/v1/chat/completions")(self._chat)
         self.app.post("/v1/completions")(self._text)
 
-    async def _chat(self, request: Request):
-        return await self._answer(await request.json(), chat=True)
-
-    async def _text(self, request: Request):
-        return await self._answer(await request.json(), chat=False)
-
-    async def _answer(self, body: dict, *, chat: bool):
-        self.payloads.append(body)
+    def _refusal(self, request: Request) -> JSONResponse | None:
+        if self.api_key and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return JSONResponse({"error": "Unauthorized"}, status_code=401)
         if self.fail_status:
             return JSONResponse({"error": "failing on purpose"}, status_code=self.fail_status)
+        return None
+
+    async def _models(self, request: Request):
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        return JSONResponse({"object": "list", "data": [{"id": self.served_name}]})
+
+    async def _chat(self, request: Request):
+        return await self._answer(request, await request.json(), chat=True)
+
+    async def _text(self, request: Request):
+        return await self._answer(request, await request.json(), chat=False)
+
+    async def _answer(self, http: Request, body: dict, *, chat: bool):
+        self.payloads.append(body)
+        refusal = self._refusal(http)
+        if refusal is not None:
+            return refusal
+        if body.get("model") != self.served_name:
+            message = f"The model `{body.get('model')}` does not exist."
+            return JSONResponse(
+                {"object": "error", "message": message, "type": "NotFoundError", "code": 404},
+                status_code=404,
+            )
         try:
             request = _generation_request(body, chat)
             self.engine.prepare(request)
@@ -50,8 +90,17 @@ class FakeOpenAIServer:
             return JSONResponse({"error": {"message": str(exc)}}, status_code=400)
         if body.get("stream"):
             return StreamingResponse(self._events(request, chat), media_type="text/event-stream")
-        completion = await self.engine.generate(request)
+        completion = self._processed(await self.engine.generate(request), request)
         return JSONResponse(self._response(completion, chat))
+
+    def _processed(self, completion: Completion, request: GenerationRequest) -> Completion:
+        """Alternatives as vLLM's processed_logprobs gives them: after temperature."""
+        if self.logprobs_mode == "raw" or request.greedy or not completion.top_logprobs:
+            return completion
+        tops = tuple(
+            _after_temperature(top, request.temperature) for top in completion.top_logprobs
+        )
+        return replace(completion, top_logprobs=tops)
 
     def _token(self, token_id: int) -> str:
         if self.ids == "text":
@@ -117,6 +166,13 @@ class FakeOpenAIServer:
             if delta.completion is not None:
                 yield f"data: {json.dumps({'choices': [], 'usage': _usage(delta.completion)})}\n\n"
         yield "data: [DONE]\n\n"
+
+
+def _after_temperature(top, temperature: float) -> tuple[TokenLogprob, ...]:
+    """Log-softmax of logprob / T over the alternatives given: every gap times 1/T."""
+    scaled = [t.logprob / temperature for t in top]
+    norm = max(scaled) + math.log(sum(math.exp(v - max(scaled)) for v in scaled))
+    return tuple(TokenLogprob(t.token_id, v - norm) for t, v in zip(top, scaled, strict=True))
 
 
 def _usage(completion: Completion) -> dict:

@@ -44,3 +44,10 @@ def test_a_hub_name_while_offline_says_what_to_pass_instead(monkeypatch):
 
 def test_model_load_error_is_a_value_error():
     assert issubclass(ModelLoadError, ValueError)
+
+
+def test_a_missing_folder_next_to_models_is_a_path_error_not_a_hub_lookup(tmp_path, monkeypatch):
+    (tmp_path / "models" / "tiny").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelLoadError, match=r"models/nope does not exist \(models holds: tiny\)"):
+        load_model("models/nope")

@@ -8,7 +8,9 @@ Everything runs on 127.0.0.1 with port 0; every miner a test starts is stopped b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from protocol.client import Reply, Target
 HONEST_SEED = 0
 OTHER_SEED = 1  # another model: what the cheating miner serves
 # The name every test neuron gives the model on the wire: a cheater claims it too.
-SERVED_NAME = "subnet-model"
+REQUEST_NAME = "subnet-model"
 TEMPO = 10
 VALIDATOR_STAKE_TAO = (1000, 500)
 # Subnet settings that let a test register, serve and set weights without waiting.
@@ -65,7 +67,7 @@ class Subnet:
         common = ["--netuid", str(self.netuid), "--subtensor.network", self.network]
         if role == "miner":
             common += ["--axon.ip", "127.0.0.1", "--axon.port", "0"]
-        common += ["--model", str(self.models.honest), "--model.served_name", SERVED_NAME]
+        common += ["--model", str(self.models.honest), "--model.request_name", REQUEST_NAME]
         return load_config(role, [*common, *flags], env={})
 
     def uid_of(self, wallet: DevWallet) -> int:
@@ -86,16 +88,21 @@ class Subnet:
         return miner
 
     def validator(
-        self, index: int, *flags: str, state: Path | None = None, secret: str | None = TASK_SECRET
+        self,
+        index: int,
+        *flags: str,
+        state: Path | None = None,
+        secret: str | None = TASK_SECRET,
+        wallet: DevWallet | None = None,
     ) -> Validator:
+        """Validator `index` (or a validator signing with `wallet`, another registered hotkey)."""
         path = state or self.tmp / f"validator{index}.json"
         secret_flags = ["--validator.task_secret", secret] if secret else []
         config = self.config(
             "validator", "--validator.state_path", str(path), *secret_flags, *flags
         )
-        return Validator(
-            config, chain.connect(self.network), self.validators[index], load_checker(config)
-        )
+        signer = wallet or self.validators[index]
+        return Validator(config, chain.connect(self.network), signer, load_checker(config))
 
     async def close(self) -> None:
         for miner in self.started:
@@ -186,3 +193,15 @@ def completion_reply(target: Target, choice: wire.CompletionChoice) -> Reply:
         usage=wire.Usage(prompt_tokens=3, completion_tokens=2, total_tokens=5),
     )
     return Reply(target, 200, parsed, b"", {}, 0.5, 0.1)
+
+
+@contextlib.contextmanager
+def silent_server():
+    """A TCP server that accepts connections and never answers: a hung miner."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()

@@ -13,7 +13,7 @@ import time
 
 import httpx
 import pytest
-from neuron_helpers import SERVED_NAME, CountingBackend
+from neuron_helpers import REQUEST_NAME, CountingBackend
 
 from inference.types import GenerationRequest
 from neurons import translate
@@ -77,7 +77,7 @@ async def test_an_abandoned_request_frees_its_slot_and_engine_sequence_at_once(s
     unhurried = GenerationRequest(prompt=PROMPT, max_tokens=LONG_TOKENS, temperature=0.0)
     assert (await engine.generate(unhurried)).finish_reason == "length"
     pace.delay_s = SLOW_FORWARD_S
-    body = {"model": SERVED_NAME, "prompt": PROMPT, "max_tokens": LONG_TOKENS, "temperature": 0}
+    body = {"model": REQUEST_NAME, "prompt": PROMPT, "max_tokens": LONG_TOKENS, "temperature": 0}
     await abandon(miner, subnet.validators[0].hotkey, {**body, "stream": stream})
     await wait_until(lambda: engine.pending == 0 and admission.running == 0, FREED_WITHIN_S)
     steps_when_freed = pace.calls
@@ -90,7 +90,7 @@ async def test_an_abandoned_request_waiting_for_a_slot_leaves_the_queue(subnet):
         subnet.miners[0], None, "--miner.max_concurrent", "1", wrap=SlowForward()
     )
     key = subnet.validators[0].hotkey
-    body = {"model": SERVED_NAME, "prompt": PROMPT, "max_tokens": LONG_TOKENS, "temperature": 0}
+    body = {"model": REQUEST_NAME, "prompt": PROMPT, "max_tokens": LONG_TOKENS, "temperature": 0}
     admission = miner.app.state.protocol.admission
     running = asyncio.create_task(abandon(miner, key, body, after_s=4 * ABANDON_AFTER_S))
     await wait_until(lambda: admission.running == 1, FREED_WITHIN_S)
@@ -116,12 +116,12 @@ async def test_a_request_for_another_model_is_404_in_openais_error_shape(subnet)
     error = response.json()["error"]
     assert error["code"] == "model_not_found"
     assert error["type"] == "invalid_request_error" and error["param"] == "model"
-    assert "gpt-4o" in error["message"] and SERVED_NAME in error["message"]
+    assert "gpt-4o" in error["message"] and REQUEST_NAME in error["message"]
     assert backends[0].calls == 0
 
 
-async def test_the_served_name_defaults_to_the_model_option(subnet):
+async def test_the_request_name_defaults_to_the_model_option(subnet):
     miner = await subnet.start_miner(subnet.miners[0])
-    config = subnet.config("miner", "--model.served_name", "")
+    config = subnet.config("miner", "--model.request_name", "")
     assert config.model.wire_name == str(subnet.models.honest)
-    assert miner.model.name == SERVED_NAME
+    assert miner.model.name == REQUEST_NAME

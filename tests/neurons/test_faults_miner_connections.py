@@ -16,7 +16,7 @@ import time
 import httpx
 import pytest
 from loguru import logger
-from neuron_helpers import SERVED_NAME
+from neuron_helpers import REQUEST_NAME
 
 from neurons import translate
 from protocol import schemas as wire
@@ -41,7 +41,7 @@ TIGHT = (
 # The sweep checks deadlines twice a second: a timeout fires at most this much late.
 SWEEP_SLACK_S = 1.0
 CHAT = {
-    "model": SERVED_NAME,
+    "model": REQUEST_NAME,
     "messages": [{"role": "user", "content": "the river"}],
     "max_tokens": 4,
 }

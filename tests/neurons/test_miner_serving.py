@@ -8,7 +8,7 @@ import httpx
 import pytest
 import torch
 from bittensor.keyfiles import Keypair
-from neuron_helpers import SERVED_NAME, CountingBackend, slow
+from neuron_helpers import REQUEST_NAME, CountingBackend, slow
 
 from chain import dev_wallet
 from neurons import translate
@@ -18,11 +18,11 @@ from protocol import schemas as wire
 from protocol.client import EpistulaAuth, EpistulaClient, Failure, FailureReason, Reply, Target
 
 CHAT = {
-    "model": SERVED_NAME,
+    "model": REQUEST_NAME,
     "messages": [{"role": "user", "content": "the river"}],
     "max_tokens": 8,
 }
-TEXT = {"model": SERVED_NAME, "prompt": "the river", "max_tokens": 8, "temperature": 0}
+TEXT = {"model": REQUEST_NAME, "prompt": "the river", "max_tokens": 8, "temperature": 0}
 
 
 def counting(holder: list):
@@ -179,8 +179,10 @@ async def test_metrics_endpoint_counts_served_requests(subnet):
             text = (await http.get(f"http://127.0.0.1:{miner.metrics_port}/metrics")).text
     finally:
         miner.stop_metrics()
-    assert 'subnet_requests_total{outcome="served"} 1.0' in text
-    assert "subnet_generated_tokens_total" in text
+    hotkey = subnet.miners[0].hotkey.ss58_address
+    served = f'subnet_miner_requests_total{{hotkey="{hotkey}",netuid="{subnet.netuid}",outcome="served"}} 1.0'
+    assert served in text
+    assert "subnet_miner_generated_tokens_total" in text
 
 
 def test_external_backend_is_used_when_a_backend_url_is_given(tiny_models):

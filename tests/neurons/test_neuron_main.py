@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import bittensor
 import pytest
+from rich.console import Console
 
 import chain
 from chain import dev_wallet
@@ -27,7 +29,7 @@ def log_lines(monkeypatch):
 
     lines: list[str] = []
     for module in (miner, validator):
-        monkeypatch.setattr(module, "setup_logging", lambda debug, name: None)
+        monkeypatch.setattr(module, "setup_logging", lambda config: None)
     sink = logger.add(lambda message: lines.append(str(message)), level="INFO")
     try:
         yield lines
@@ -44,7 +46,9 @@ def make_hotkey(path: Path, name: str):
 def test_missing_wallet_error_names_the_command_that_creates_it(tmp_path, log_lines):
     argv = ["--wallet.path", str(tmp_path), "--wallet.name", "nobody", "--model", "m"]
     assert miner.main([*argv, "--subtensor.network", "dev:memory"]) == base.EXIT_STARTUP_ERROR
-    assert "btcli wallet create --wallet nobody --wallet-hotkey default" in "".join(log_lines)
+    logged = "".join(log_lines)
+    assert "subnet wallet create --wallet.name nobody --wallet.hotkey default" in logged
+    assert "btcli wallet create --wallet-name nobody --wallet-hotkey default" in logged
 
 
 def test_missing_model_is_a_usage_error(capsys):
@@ -111,3 +115,48 @@ def test_model_threads_option_limits_torch_threads():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_misspelt_network_is_named_before_anything_else(capsys):
+    assert miner.main(["--subtensor.network", "tset", "--model", "m"]) == base.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "unknown network 'tset'" in err and "external_ip" not in err
+
+
+def test_logging_dir_keeps_the_log_in_a_file_from_its_first_line(tmp_path):
+    from loguru import logger
+
+    argv = ["--wallet.path", str(tmp_path / "w"), "--wallet.name", "nobody", "--model", "m"]
+    argv += ["--subtensor.network", "dev:memory", "--logging.logging_dir", str(tmp_path / "logs")]
+    try:
+        assert miner.main(argv) == base.EXIT_STARTUP_ERROR
+    finally:
+        logger.remove()
+        logger.add(sys.stderr)
+    text = (tmp_path / "logs" / "miner-nobody-default.log").read_text()
+    first = text.splitlines()[0]
+    assert "starting miner (subnetkit" in first
+    assert "on dev:memory, netuid 1, wallet nobody/default" in first
+    assert "subnet wallet create --wallet.name nobody" in text
+
+
+def test_a_model_load_says_what_loads_and_how_long_it_took(log_lines, tmp_path):
+    config = miner.load_config("miner", ["--model", str(tmp_path)], env={})
+    with base.loading_model(config):
+        pass
+    logged = "".join(log_lines)
+    assert f"loading model {tmp_path} (device auto, dtype auto)" in logged
+    assert f"model {tmp_path} loaded in " in logged
+
+
+def test_the_progress_line_shows_on_a_terminal():
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=80)
+    with base.progress_line("loading model m", console):
+        pass
+    assert "loading model m" in out.getvalue()
+
+
+def test_subnet_version_prints_the_version(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("subnetkit ")

@@ -1,8 +1,15 @@
-"""Synthetic tasks: deterministic per seed, unpredictable without the secret, ordinary-looking."""
+"""Synthetic tasks: deterministic per seed, unpredictable without the secret, ordinary-looking,
+never repeated, each with a seed of its own."""
 
 from __future__ import annotations
 
-from neurons.tasks import CHAT, TEXT, make_tasks, new_secret, round_seed
+import random
+
+from inference.types import MAX_SEED
+from neurons.tasks import CHAT, TEXT, Task, make_task, make_tasks, new_secret, round_seed
+
+# The issue's bar: no prompt repeats among this many drawn tasks.
+NO_REPEAT_DRAWS = 100_000
 
 # Fields a client of the OpenAI API sends; a task must not carry anything else.
 OPENAI_CHAT_FIELDS = {"model", "messages", "max_tokens", "temperature", "top_p", "seed"}
@@ -69,3 +76,46 @@ def test_chat_messages_end_with_a_user_turn():
 
 def test_a_tiny_token_bound_is_respected():
     assert {task.max_tokens for task in make_tasks(1, 30, 1)} == {1}
+
+
+def _prompt_of(task: Task) -> str:
+    return repr(task.messages) if task.kind == CHAT else task.prompt
+
+
+def test_no_prompt_repeats_in_a_hundred_thousand_tasks():
+    prompts = {_prompt_of(task) for task in make_tasks(2024, NO_REPEAT_DRAWS, 64)}
+    assert len(prompts) == NO_REPEAT_DRAWS
+
+
+def test_every_task_carries_a_seed_of_its_own():
+    tasks = make_tasks(3, 2000, 64)
+    seeds = [task.seed for task in tasks]
+    assert all(seed is not None and 0 <= seed <= MAX_SEED for seed in seeds)
+    assert len(set(seeds)) == len(seeds)
+
+
+def test_two_rounds_never_share_a_seed():
+    secret = new_secret()
+    first = make_tasks(round_seed(secret, 1, 100), 500, 64)
+    second = make_tasks(round_seed(secret, 2, 101), 500, 64)
+    assert not {t.seed for t in first} & {t.seed for t in second}
+
+
+class _FixedPrompts:
+    """A task source standing in for organic prompts: it gives only the prompt."""
+
+    def __init__(self, prompts: list[str]) -> None:
+        self.prompts = prompts
+
+    def draw(self, rng: random.Random) -> Task:
+        return Task(TEXT, 1, None, None, prompt=rng.choice(self.prompts))
+
+
+def test_another_task_source_gets_the_same_sampling_and_a_fresh_seed():
+    source = _FixedPrompts(["a prompt somebody sent"])
+    rng = random.Random(5)
+    tasks = [make_task(rng, 48, source) for _ in range(50)]
+    assert {t.prompt for t in tasks} == {"a prompt somebody sent"}
+    assert len({t.seed for t in tasks}) == 50
+    assert all(8 <= t.max_tokens <= 48 for t in tasks)
+    assert len({t.temperature for t in tasks}) > 2

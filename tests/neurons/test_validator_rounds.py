@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
-import socket
 
 import pytest
 import torch
 from loguru import logger
-from neuron_helpers import slow
+from neuron_helpers import silent_server, slow
 
 from chain import ChainError
 from neurons import checking
@@ -21,18 +19,6 @@ from neurons.base import StartupError
 async def started(validator):
     await validator.start()
     return validator
-
-
-@contextlib.contextmanager
-def silent_server():
-    """A TCP server that accepts connections and never answers: a hung miner."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
 
 
 def result_of(report, uid: int) -> checking.Result:

@@ -150,6 +150,31 @@ async def test_refused_call_is_a_bad_status_failure_carrying_the_error_body(app:
     assert outcome.error is not None and outcome.error.code == "caller_not_registered"
 
 
+async def test_a_refusal_the_miner_signed_gives_its_reason(app: Any) -> None:
+    outcome = failure(await call(asgi_client(app, STRANGER)), FailureReason.BAD_STATUS)
+    assert outcome.signed and outcome.refusal == "caller_not_registered"
+
+
+async def test_an_unsigned_refusal_gives_no_reason() -> None:
+    body = b'{"error":{"code":"caller_stake_too_low","message":"stake more"}}'
+    outcome = await call(mock_miner(lambda request: (403, body, {})))
+    refused = failure(outcome, FailureReason.BAD_STATUS)
+    assert refused.error is not None and refused.error.code == "caller_stake_too_low"
+    assert not refused.signed and refused.refusal is None
+
+
+async def test_a_refusal_signed_by_another_hotkey_gives_no_reason() -> None:
+    body = b'{"error":{"code":"caller_stake_too_low","message":"stake more"}}'
+    sign = signed_answer(body, signer=STRANGER)
+
+    def refuse(request: httpx.Request) -> tuple[int, bytes, dict[str, str]]:
+        _, signed_body, headers = sign(request)
+        return 403, signed_body, headers
+
+    outcome = failure(await call(mock_miner(refuse)), FailureReason.BAD_STATUS)
+    assert outcome.refusal is None
+
+
 async def test_forged_response_signature_is_a_bad_signature_failure() -> None:
     outcome = await call(mock_miner(signed_answer(signer=STRANGER)))
     assert "not by the hotkey called" in failure(outcome, FailureReason.BAD_SIGNATURE).message

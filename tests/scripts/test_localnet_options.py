@@ -99,3 +99,19 @@ def test_validators_keep_their_wallets_and_state_in_the_run_folder(tmp_path):
     assert Path(value_after(argv, "--validator.state_path")).parent == opts.out / "state"
     assert value_after(argv, "--validator.tasks_per_miner") == str(TASKS_PER_MINER)
     assert value_after(argv, "--netuid") == "4"
+
+
+def test_only_the_gateway_validator_serves_the_gateway_in_the_run_folder(tmp_path):
+    opts = options("--model", str(tmp_path), "--cheat-model", str(tmp_path), "--verify-share", "1")
+    subnet = Subnet(4, 0, spec("owner"), [])
+    serving = neuron_argv(spec(VALIDATOR), opts, subnet, NETWORK, gateway=True)
+    other = neuron_argv(spec(VALIDATOR), opts, subnet, NETWORK)
+    assert value_after(serving, "--gateway.port") == "0"
+    assert value_after(serving, "--gateway.path") == str(opts.out / "state" / "gateway")
+    assert value_after(serving, "--gateway.verify_share") == "1"
+    assert "--gateway.port" not in other
+
+
+def test_a_verify_share_outside_0_to_1_is_refused():
+    with pytest.raises(UsageError, match="--verify-share must be between 0 and 1"):
+        options("--verify-share", "1.5")

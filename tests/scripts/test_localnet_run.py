@@ -3,6 +3,7 @@ child, and Ctrl-C. Each test checks that no process the run started is left runn
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from collections import defaultdict
@@ -19,6 +20,7 @@ from localnet_support import (
 )
 
 from scripts.localnet_chain import CHEATER, MINER, VALIDATOR
+from scripts.localnet_options import SUMMARY
 from scripts.localnet_record import read_csv
 
 pytestmark = pytest.mark.slow
@@ -42,10 +44,14 @@ def out(tmp_path):
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S + 60)
-def test_a_run_pays_honest_miners_and_validators_and_not_the_cheater(tiny_models, out):
-    argv = localnet_argv(out, *FAST, *models_flags(tiny_models))
+def test_a_run_pays_honest_miners_and_validators_and_serves_organic_traffic_not_by_the_cheater(
+    tiny_models, out
+):
+    argv = localnet_argv(out, *FAST, *models_flags(tiny_models), "--verify-share", "1")
     done = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "miner0 serving at block" in done.stdout
+    assert "all 3 miners serving at block" in done.stdout and "the neurons took" in done.stdout
     earned: dict[tuple[str, str], float] = defaultdict(float)
     rows = read_csv(out / "epochs.csv")
     for row in rows:
@@ -58,6 +64,14 @@ def test_a_run_pays_honest_miners_and_validators_and_not_the_cheater(tiny_models
     assert [total for _, total in by_role[CHEATER]] == [0.0], earned
     assert (out / "emission.png").stat().st_size > 0
     assert started_pids(out) and survivors(out) == []
+    organic = json.loads((out / SUMMARY).read_text())["organic"]
+    assert organic["answered"] > 0 and organic["completion_tokens"] > 0
+    assert organic["ttft_p50_s"] > 0
+    assert organic["verified"].get("pass", 0) > 0  # --verify-share 1: every answer checked
+    per_miner = {name: organic["per_miner"][name] for name, _ in by_role[MINER]}
+    assert sum(per_miner.values()) == organic["gateway_served"] >= organic["answered"]
+    assert [organic["per_miner"][name] for name, _ in by_role[CHEATER]] == [0]
+    assert "organic (openai client -> gateway)" in done.stdout
 
 
 def test_a_crashed_child_is_reported_with_its_log_and_everything_is_stopped(tmp_path, out):

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from chain import AxonInfo, Metagraph
 from scripts.localnet_chain import NeuronSpec, plan_neurons
-from scripts.localnet_view import Progress, View, subnet_table
+from scripts.localnet_view import NeuronsWaiting, Progress, View, subnet_table
 
 RAO = 1_000_000_000
 
@@ -60,3 +60,13 @@ def test_a_log_gets_one_table_per_epoch_not_one_per_block():
                 Progress(block, epoch, 0, 6, 1, "running"),
             )
     assert out.getvalue().count("run total") == 2
+
+
+def test_until_every_miner_serves_the_progress_line_counts_the_miners_serving():
+    graph, specs = demo_subnet()
+    out = io.StringIO()
+    view = View(Console(file=out, width=120))
+    waiting = NeuronsWaiting(serving=2, miners=3, seconds=9.4)
+    with view:
+        view.show(subnet_table(graph, specs, {}, "block 12"), Progress(12, 1, 0, 6, 3, "", waiting))
+    assert "waiting for the neurons: 2/3 miners serving, 9 s since start" in out.getvalue()

@@ -9,7 +9,9 @@ from pathlib import Path
 from owner_support import fake_substrate, fresh_network, owner_of, params_of, wallet_files
 
 import chain
-from chain import dev_wallet
+from chain import ChainError, dev_wallet
+from scripts.chain_cli import chain_failure
+from scripts.chain_session import ChainSession
 from scripts.owner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, run
 
 BOB = dev_wallet("//Bob")
@@ -74,7 +76,7 @@ async def test_create_with_a_missing_wallet_names_the_command_that_makes_one(tmp
         str(tmp_path),
     ]
     assert await run(argv) == EXIT_USAGE
-    assert "btcli wallet create --wallet nobody" in capsys.readouterr().err
+    assert "subnet wallet create --wallet.name nobody" in capsys.readouterr().err
     assert await subnets_on(network) == []
 
 
@@ -84,7 +86,7 @@ async def test_create_with_a_wallet_without_its_hotkey_names_the_command(tmp_pat
     Path(wallet.hotkey_file.path).unlink()
     argv = ["create", "--network", network, "--wallet.name", "cold-only"]
     assert await run([*argv, "--wallet.path", str(tmp_path)]) == EXIT_USAGE
-    assert "btcli wallet new-hotkey --wallet cold-only" in capsys.readouterr().err
+    assert "subnet wallet create --wallet.name cold-only" in capsys.readouterr().err
     assert await subnets_on(network) == []
 
 
@@ -275,3 +277,36 @@ async def test_sdk_sudo_set_goes_through_sudo_wrapping():
     assert await run(argv, substrate=fake) == EXIT_OK
     assert "submit Sudo.sudo" in fake.served
     assert fake.machine.state.subnets[1].params["tempo"] == 10
+
+
+async def test_an_unreachable_real_network_is_named_with_its_endpoint(capsys):
+    argv = ["create", "--network", "ws://127.0.0.1:1", "--wallet.uri", "//Alice", "--dry-run"]
+    assert await run(argv) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "cannot reach ws://127.0.0.1:1" in err and "the chain refused" not in err
+
+
+def test_a_connection_failure_names_the_networks_endpoint():
+    message, status = chain_failure(ChainError("ConnectionError", "offline"), ChainSession("test"))
+    assert message.startswith("cannot reach test (wss://test.finney.opentensor.ai:443): offline")
+    assert status == EXIT_FAILED
+
+
+async def test_burn_amounts_are_set_and_shown_in_tao(capsys):
+    network = fresh_network()
+    netuid = await created_subnet(network)
+    capsys.readouterr()
+    argv = ["set", "--network", network, "--netuid", str(netuid), "--wallet.uri", "//Bob"]
+    assert await run([*argv, "min_burn", "0.25", "--json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["changes"] == [
+        {"name": "min_burn", "old": 0.0005, "new": 0.25}
+    ]
+    assert (await params_of(network, netuid)).min_burn == 250_000_000
+
+
+async def test_a_burn_amount_that_is_not_a_number_is_refused(capsys):
+    network = fresh_network()
+    netuid = await created_subnet(network)
+    argv = ["set", "--network", network, "--netuid", str(netuid), "--wallet.uri", "//Bob"]
+    assert await run([*argv, "max_burn", "lots"]) == EXIT_USAGE
+    assert "max_burn is an amount: give TAO" in capsys.readouterr().err

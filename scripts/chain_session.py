@@ -1,9 +1,10 @@
-"""What `subnet owner` needs from a chain beyond the `Chain` API: who is sudo, and plans.
+"""What the `subnet` chain commands need beyond the `Chain` API: who is sudo, and plans.
 
 A plan is what a transaction would do (fee, effects, warnings, blocking problems) without
 sending it. On the real networks it comes from the bittensor SDK's own dry run
 (`Client.plan(intent, wallet)`: the call is built and its fee estimated; nothing is signed).
 On a dev chain there are no fees, and the effects are stated from the dev chain's rules.
+Amounts in plans are TAO.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import chain as chain_api
 from chain import Chain, ChainError
 from chain.dev.accounts import dev_address
 from chain.dev.params import GenesisConfig
-from chain.types import rao_to_tao
+from chain.types import rao_to_tao, to_rao
+from scripts.owner_rules import AMOUNTS, shown
 
 DEV_PREFIXES = ("dev:memory", "dev://")
 REAL_NETWORKS = ("finney", "test")
@@ -65,7 +67,7 @@ def _from_sdk_plan(plan) -> PlanView:
     )
 
 
-class OwnerChain:
+class ChainSession:
     """A `Chain` for `network`, plus sudo lookup and dry-run plans.
 
     `substrate` injects an SDK `Substrate` for the real-network path (tests use a fake)."""
@@ -149,7 +151,8 @@ class OwnerChain:
         self, wallet, netuid: int, name: str, value: int | bool, as_sudo: bool
     ) -> PlanView:
         signer = wallet.coldkeypub.ss58_address
-        effect = f"set {name} = {value} on subnet {netuid}"
+        unit = " TAO" if name in AMOUNTS else ""
+        effect = f"set {name} = {shown(name, value)}{unit} on subnet {netuid}"
         if self.is_dev:
             return PlanView(f"set hyperparameter {name}", signer, 0.0, [effect])
         if as_sudo:
@@ -162,9 +165,86 @@ class OwnerChain:
             )
         import bittensor as bt
 
-        client = await self._client()
         intent = bt.SetHyperparameter(netuid=int(netuid), name=name, value=value)
+        return await self.plan_intent(intent, wallet)
+
+    async def plan_intent(self, intent, wallet) -> PlanView:
+        """The SDK's own dry run of an intent (real networks)."""
+        client = await self._client()
         return _from_sdk_plan(await _sdk_plan(client, intent, wallet))
+
+    async def _dev_balance(self, coldkey: str) -> tuple[int, str]:
+        balance = await self.chain.balance(coldkey)
+        return balance, f"balance {rao_to_tao(balance):g} TAO"
+
+    async def plan_transfer(self, wallet, dest: str, amount_tao: float) -> PlanView:
+        coldkey = wallet.coldkeypub.ss58_address
+        if not self.is_dev:
+            import bittensor as bt
+
+            amount = bt.Balance.from_rao(to_rao(amount_tao))
+            return await self.plan_intent(bt.Transfer(dest_ss58=dest, amount_tao=amount), wallet)
+        balance, shown = await self._dev_balance(coldkey)
+        violations = []
+        if balance < to_rao(amount_tao):
+            violations.append(f"coldkey holds {rao_to_tao(balance):g} TAO, not {amount_tao:g}")
+        effect = f"send {amount_tao:g} TAO from {coldkey} ({shown}) to {dest}"
+        return PlanView("transfer", coldkey, 0.0, [effect], violations=violations)
+
+    async def plan_register(self, wallet, netuid: int) -> PlanView:
+        coldkey, hotkey = wallet.coldkeypub.ss58_address, wallet.hotkey.ss58_address
+        if not self.is_dev:
+            import bittensor as bt
+
+            return await self.plan_intent(bt.BurnedRegister(netuid=int(netuid)), wallet)
+        burn = (await self.chain.hyperparameters(netuid)).burn
+        metagraph = await self.chain.metagraph(netuid)
+        balance, shown = await self._dev_balance(coldkey)
+        violations = []
+        if metagraph.uid_of(hotkey) is not None:
+            violations.append(f"hotkey {hotkey} is uid {metagraph.uid_of(hotkey)} already")
+        if balance < burn:
+            violations.append(
+                f"coldkey holds {rao_to_tao(balance):g} TAO; registering burns {rao_to_tao(burn):g}"
+            )
+        effects = [
+            f"burn {rao_to_tao(burn):g} TAO from coldkey {coldkey} ({shown})",
+            f"hotkey {hotkey} takes a uid on subnet {netuid}",
+        ]
+        return PlanView(
+            f"register on subnet {netuid}", coldkey, 0.0, effects, violations=violations
+        )
+
+    async def plan_stake(
+        self, wallet, netuid: int, hotkey: str, amount_tao: float, adding: bool
+    ) -> PlanView:
+        coldkey = wallet.coldkeypub.ss58_address
+        if not self.is_dev:
+            import bittensor as bt
+
+            amount = bt.Balance.from_rao(to_rao(amount_tao))
+            if adding:
+                intent = bt.AddStake(hotkey_ss58=hotkey, netuid=int(netuid), amount_tao=amount)
+            else:
+                alpha = bt.Balance.from_rao(to_rao(amount_tao), int(netuid))
+                intent = bt.RemoveStake(hotkey_ss58=hotkey, netuid=int(netuid), amount_alpha=alpha)
+            return await self.plan_intent(intent, wallet)
+        violations = []
+        if adding:
+            balance, shown = await self._dev_balance(coldkey)
+            if balance < to_rao(amount_tao):
+                violations.append(f"coldkey holds {rao_to_tao(balance):g} TAO, not {amount_tao:g}")
+            effect = f"stake {amount_tao:g} TAO from coldkey {coldkey} ({shown}) on hotkey {hotkey}"
+        else:
+            held = await self.chain.stake(netuid, hotkey, coldkey)
+            if held < to_rao(amount_tao):
+                violations.append(
+                    f"coldkey has {rao_to_tao(held):g} TAO staked on {hotkey}, not {amount_tao:g}"
+                )
+            effect = f"unstake {amount_tao:g} TAO from hotkey {hotkey} back to coldkey {coldkey}"
+        what = "add stake" if adding else "remove stake"
+        effects = [f"{effect} in subnet {netuid} (1 TAO = 1 alpha on the dev chain)"]
+        return PlanView(f"{what} on subnet {netuid}", coldkey, 0.0, effects, violations=violations)
 
 
 def _has_hotkey(wallet) -> bool:

@@ -1,0 +1,271 @@
+"""The subnet's sampler: which token a request gets at a position, as a pure function.
+
+    token_ids = choose(logits, temperatures, top_ps, seeds, positions)    # one per row
+
+Every honest implementation (the engine, a vLLM server with inference.vllm_sampler, the
+validator's verifier) computes the same function of one position's logits, the request's
+temperature and top_p, its seed, and the position (the index of the token in the completion,
+0 for the first):
+
+1. Logits in float32. A temperature below ``GREEDY_TEMPERATURE`` (0 included) is greedy: the
+   token is the argmax of the logits, the lowest token id among exact ties.
+2. Temperature: ``z = logits / temperature``.
+3. Nucleus: ``p = softmax(z)``; a token is kept when the probability of the tokens strictly
+   more likely than it is below top_p (so the most likely token always stays, and tied tokens
+   are kept or dropped together, whatever a sort does with them). top_p 1 keeps every token.
+4. Noise: every token id gets a Gumbel draw ``g = -log(-log(u))`` whose uniform ``u`` is a
+   counter-based hash of (seed, position, token id): ``noise_key`` mixes seed and position
+   into 64 bits with splitmix64, and ``mix32`` (Wellons' lowbias32, done in 16-bit halves so
+   that no int64 product overflows) hashes the token id under the key's two 32-bit halves.
+   The top ``UNIFORM_BITS`` bits of the hash plus one half, over ``2**UNIFORM_BITS``, are an
+   exact float32 in (0, 1). Nothing depends on the vocabulary's size, the batch, the device,
+   the thread count or a random generator's state, so a token's noise is the same wherever it
+   is computed (the float32 logarithms may differ in their last bit between devices, far
+   inside the verifier's margin).
+5. The token is the argmax of ``z + g`` over the kept tokens.
+
+That is the Gumbel-max trick: the token is distributed as ``softmax(z)`` restricted to the
+nucleus, exactly what temperature and top_p sampling promise, and yet determined by the seed.
+
+The verifier (``sampler_evidence``) recomputes this from its own logits, which differ from a
+miner's by numerical noise (other precisions, kernels, batch shapes). It therefore accepts a
+token when its score is within a margin (in nats of logits) of the best score among the tokens
+that are kept under every perturbation of the logits by up to ``slack``, and when the token is
+kept under some such perturbation. Both numbers are inference.types.VerifyConfig's, measured by
+inference.calibrate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from inference.types import GREEDY_TEMPERATURE, MAX_SEED
+
+__all__ = ["GREEDY_TEMPERATURE", "MAX_SEED", "choose", "gumbel_noise", "noise_key"]
+
+# Bits of the hash that make the uniform: with the added half it needs UNIFORM_BITS + 1 bits,
+# which float32's 24-bit significand holds exactly.
+UNIFORM_BITS = 23
+_MASK32 = 0xFFFFFFFF
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+_LOW16 = 0xFFFF
+# splitmix64 (Steele, Lea and Flood) and lowbias32 (Wellons): published constants.
+_GOLDEN64 = 0x9E3779B97F4A7C15
+_SPLITMIX_MUL1 = 0xBF58476D1CE4E5B9
+_SPLITMIX_MUL2 = 0x94D049BB133111EB
+_MIX32_MUL1 = 0x7FEB352D
+_MIX32_MUL2 = 0x846CA68B
+
+
+def splitmix64(x: int) -> int:
+    """One step of splitmix64 on a Python int: a bijection of 64-bit integers."""
+    z = (x + _GOLDEN64) & _MASK64
+    z = ((z ^ (z >> 30)) * _SPLITMIX_MUL1) & _MASK64
+    z = ((z ^ (z >> 27)) * _SPLITMIX_MUL2) & _MASK64
+    return z ^ (z >> 31)
+
+
+def noise_key(seed: int, position: int) -> int:
+    """The 64-bit key of a (seed, position): every token's noise at that position hangs on it."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be between 0 and {MAX_SEED}, got {seed}")
+    if position < 0:
+        raise ValueError(f"position must be >= 0, got {position}")
+    return splitmix64(splitmix64(seed) ^ position)
+
+
+def _mul32(x: torch.Tensor, constant: int) -> torch.Tensor:
+    """``x * constant mod 2**32`` for int64 ``x`` in [0, 2**32), without int64 overflow: the
+    constant is split in 16-bit halves so that every product stays below 2**48."""
+    low = x * (constant & _LOW16)
+    high = ((x * (constant >> 16)) & _LOW16) << 16
+    return (low + high) & _MASK32
+
+
+def mix32(x: torch.Tensor) -> torch.Tensor:
+    """lowbias32 on int64 tensors holding 32-bit values (all shifts are of non-negatives)."""
+    x = x ^ (x >> 16)
+    x = _mul32(x, _MIX32_MUL1)
+    x = x ^ (x >> 15)
+    x = _mul32(x, _MIX32_MUL2)
+    return x ^ (x >> 16)
+
+
+def token_hashes(keys: Sequence[int], token_ids: torch.Tensor) -> torch.Tensor:
+    """[len(keys), len(token_ids)] int64: each token id hashed under each 64-bit key."""
+    # torch has no uint64 arithmetic: a key travels as the int64 with the same bits, and its
+    # high half comes back with an arithmetic shift masked to 32 bits.
+    signed = [k - (1 << 64) if k >= 1 << 63 else k for k in keys]
+    key = torch.tensor(signed, dtype=torch.int64, device=token_ids.device)
+    low = (key & _MASK32)[:, None]
+    high = ((key >> 32) & _MASK32)[:, None]
+    return mix32(mix32(token_ids.to(torch.int64)[None, :] ^ low) ^ high)
+
+
+def gumbel_noise_at(keys: Sequence[int], token_ids: torch.Tensor) -> torch.Tensor:
+    """[len(keys), len(token_ids)] float32 Gumbel noise of the given token ids."""
+    hashes = token_hashes(keys, token_ids)
+    uniform = ((hashes >> (32 - UNIFORM_BITS)).to(torch.float32) + 0.5) / (1 << UNIFORM_BITS)
+    return -torch.log(-torch.log(uniform))
+
+
+def gumbel_noise(keys: Sequence[int], vocab_size: int, device: torch.device) -> torch.Tensor:
+    """[len(keys), vocab_size] float32 Gumbel noise of every token id, one row per key."""
+    return gumbel_noise_at(keys, torch.arange(vocab_size, device=device))
+
+
+def log_probs(logits: torch.Tensor) -> torch.Tensor:
+    """Logprobs as inference/ defines them: log-softmax of raw logits, in float32."""
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
+def ranks(logprobs: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Per row, 1 + how many tokens score strictly higher than ``tokens[row]``."""
+    chosen = logprobs.gather(-1, tokens[:, None])
+    return (logprobs > chosen).sum(dim=-1) + 1
+
+
+def is_greedy(temperature: float) -> bool:
+    return temperature < GREEDY_TEMPERATURE
+
+
+def nucleus(scaled: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+    """[rows, vocab] bool: the tokens step 3 keeps, per row of scaled logits."""
+    probs = torch.softmax(scaled, dim=-1)
+    sorted_probs, _ = probs.sort(dim=-1, descending=True)
+    before = sorted_probs.cumsum(dim=-1) - sorted_probs  # mass of the tokens sorted ahead
+    last_kept = (before < top_p[:, None]).sum(dim=-1, keepdim=True) - 1
+    # Kept: at least as likely as the last token whose mass ahead is below top_p; that keeps
+    # a whole tie group together (the mass strictly above each of its tokens is the same).
+    return probs >= sorted_probs.gather(-1, last_kept)
+
+
+def choose(
+    logits: torch.Tensor,
+    temperatures: Sequence[float],
+    top_ps: Sequence[float],
+    seeds: Sequence[int],
+    positions: Sequence[int],
+) -> list[int]:
+    """The sampler's token for each row of ``logits`` [rows, vocab] (see the module docstring)."""
+    logits = logits.float()
+    picks = logits.argmax(dim=-1)
+    sampled = [r for r, t in enumerate(temperatures) if not is_greedy(t)]
+    if sampled:
+        rows = torch.tensor(sampled, device=logits.device)
+        scores = sampler_scores(
+            logits[rows],
+            [temperatures[r] for r in sampled],
+            [top_ps[r] for r in sampled],
+            [noise_key(seeds[r], positions[r]) for r in sampled],
+        )
+        picks[rows] = scores.argmax(dim=-1)
+    return picks.tolist()
+
+
+def sampler_scores(
+    logits: torch.Tensor, temperatures: Sequence[float], top_ps: Sequence[float], keys
+) -> torch.Tensor:
+    """[rows, vocab] ``z + g`` of the sampled rows, -inf outside the nucleus."""
+    device = logits.device
+    scaled = logits.float() / torch.tensor(temperatures, device=device)[:, None]
+    scores = scaled + gumbel_noise(keys, logits.shape[-1], device)
+    if any(p < 1 for p in top_ps):
+        kept = nucleus(scaled, torch.tensor(top_ps, device=device, dtype=scaled.dtype))
+        scores = scores.masked_fill(~kept, float("-inf"))
+    return scores
+
+
+@dataclass(frozen=True)
+class SamplerEvidence:
+    """What the verifier's logits say about each completion token under the sampler.
+
+    ``choice``: the sampler's token on these logits. ``gap``: how far (nats of logits) the
+    token's score is below the best score among the tokens kept under every perturbation
+    (0 when it is the best; for greedy requests, the best logit minus the token's).
+    ``possible``: whether the token is kept under some perturbation (always, for greedy).
+    """
+
+    choice: list[int]
+    gap: list[float]
+    possible: list[bool]
+
+
+def sampler_evidence(
+    logits: torch.Tensor,
+    tokens: torch.Tensor,
+    temperature: float,
+    top_p: float,
+    seed: int | None,
+    slack: float,
+) -> SamplerEvidence:
+    """Per position of one completion (``logits`` [n, vocab], ``tokens`` [n], positions 0..n-1),
+    the sampler's choice and how far the given tokens are from it (module docstring)."""
+    logits = logits.float()
+    n = len(tokens)
+    if is_greedy(temperature):
+        best = logits.max(dim=-1)
+        gap = best.values - logits.gather(-1, tokens[:, None]).squeeze(-1)
+        return SamplerEvidence(best.indices.tolist(), gap.tolist(), [True] * n)
+    if seed is None:
+        raise ValueError("a sampled completion is verified against its seed: give the seed")
+    keys = [noise_key(seed, position) for position in range(n)]
+    scaled = logits / temperature
+    scores = scaled + gumbel_noise(keys, logits.shape[-1], logits.device)
+    chosen = scores.gather(-1, tokens[:, None]).squeeze(-1)
+    if top_p >= 1:
+        best = scores.max(dim=-1)
+        gap = (best.values - chosen) * temperature
+        return SamplerEvidence(best.indices.tolist(), gap.tolist(), [True] * n)
+    exact = scores.masked_fill(~nucleus(scaled, torch.full((n,), top_p)), float("-inf"))
+    noise = slack / temperature  # in units of the scaled logits
+    certain = _kept_under_every(scaled, top_p, noise)
+    best = scores.masked_fill(~certain, float("-inf")).max(dim=-1).values
+    # No token is certainly kept (near-ties at the top with a small top_p): nothing to beat.
+    gap = torch.where(torch.isfinite(best), (best - chosen) * temperature, torch.zeros_like(best))
+    possible = _most_mass_above(scaled, tokens, noise) < top_p
+    return SamplerEvidence(exact.argmax(dim=-1).tolist(), gap.tolist(), possible.tolist())
+
+
+def _most_mass_above(scaled: torch.Tensor, tokens: torch.Tensor, noise: float) -> torch.Tensor:
+    """Per row, the least probability ranked above ``tokens[row]`` that scaled logits within
+    ``noise`` of these can give: lower every token above it by ``noise`` and raise the rest.
+    The token is kept under some perturbation exactly when this is below top_p."""
+    chosen = scaled.gather(-1, tokens[:, None])
+    probs = torch.softmax(scaled, dim=-1)
+    above = scaled > chosen
+    clearly_above = scaled > chosen + 2 * noise
+    lowered, raised = torch.exp(torch.tensor(-noise)), torch.exp(torch.tensor(noise))
+    total = (probs * above).sum(-1) * lowered + (probs * ~above).sum(-1) * raised
+    return (probs * clearly_above).sum(-1) * lowered / total
+
+
+def _kept_under_every(scaled: torch.Tensor, top_p: float, noise: float) -> torch.Tensor:
+    """[n, vocab] bool: tokens the nucleus keeps under every perturbation within ``noise``.
+
+    The worst case for a token raises every other token by ``noise`` and lowers it: the
+    tokens then above it are those within ``2 * noise`` below it or higher (a prefix of the
+    sorted logits), their mass grows by e^noise and the rest shrinks by e^-noise.
+    """
+    probs = torch.softmax(scaled, dim=-1)
+    sorted_scaled, order = scaled.sort(dim=-1, descending=True)
+    sorted_probs = probs.gather(-1, order)
+    cumulative = torch.cat(
+        [torch.zeros_like(sorted_probs[:, :1]), sorted_probs.cumsum(dim=-1)], dim=-1
+    )
+    # For each token, how many tokens score above (its score - 2 * noise); itself included
+    # when noise > 0, so take its own probability back out.
+    threshold = sorted_scaled - 2 * noise
+    count = torch.searchsorted(-sorted_scaled.contiguous(), -threshold.contiguous(), side="left")
+    above = cumulative.gather(-1, count) - torch.where(
+        torch.arange(scaled.shape[-1], device=scaled.device)[None, :] < count,
+        sorted_probs,
+        torch.zeros_like(sorted_probs),
+    )
+    grown = above * torch.exp(torch.tensor(noise))
+    worst = grown / (grown + (1 - above) * torch.exp(torch.tensor(-noise)))
+    certain_sorted = worst < top_p
+    return torch.zeros_like(certain_sorted).scatter(-1, order, certain_sorted)
