@@ -343,9 +343,8 @@ class Miner(Neuron):
                 axon.max_connections,
                 fits,
             )
-        self.server = HttpServer(
-            self.counted, sock, self.config.neuron.shutdown_timeout, axon.connection_limits(fits)
-        )
+        limits = axon.connection_limits(fits)
+        self.server = HttpServer(self.counted, sock, self.config.neuron.shutdown_timeout, limits)
         await self.server.start()
         self.start_metrics()
         self.log.info(
@@ -358,8 +357,8 @@ class Miner(Neuron):
             self.config.miner.min_stake,
             self.config.miner.max_concurrent,
             self.config.miner.queue_size,
-            self.server.guard.limits.max_connections,
-            self.server.guard.limits.max_per_address,
+            limits.max_connections,
+            limits.max_per_address,
         )
         assert self.metagraph is not None
         await self.announce(self.metagraph)

@@ -145,22 +145,28 @@ class CountRequests:
 
 
 class HttpServer:
-    """One uvicorn server on an already bound socket, started and stopped by the neuron, with
-    its clients bounded by a `ConnectionGuard` (protocol/connections.py)."""
+    """One uvicorn server on an already bound socket, started and stopped by the neuron; with
+    `connections`, its clients are bounded by a `ConnectionGuard` (protocol/connections.py)."""
 
     def __init__(
-        self, app, sock: socket.socket, shutdown_timeout: float, connections: ConnectionLimits
+        self,
+        app,
+        sock: socket.socket,
+        shutdown_timeout: float,
+        connections: ConnectionLimits | None = None,
     ) -> None:
         self.sock = sock
-        self.guard = ConnectionGuard(connections)
+        self.guard = None if connections is None else ConnectionGuard(connections)
+        guarded = {} if self.guard is None else self.guard.uvicorn_options()
+        if self.guard is not None:
+            guarded["http"] = self.guard.protocol_factory()
         config = uvicorn.Config(
             app,
-            http=self.guard.protocol_factory(),
             log_level="warning",
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=shutdown_timeout,
-            **self.guard.uvicorn_options(),
+            **guarded,
         )
         self._server = _Server(config)
         self._task: asyncio.Task | None = None
@@ -170,7 +176,8 @@ class HttpServer:
         return int(self.sock.getsockname()[1])
 
     async def start(self) -> None:
-        await self.guard.start()
+        if self.guard is not None:
+            await self.guard.start()
         self._task = asyncio.create_task(self._server.serve(sockets=[self.sock]))
         while not self._server.started:
             if self._task.done():
@@ -188,4 +195,5 @@ class HttpServer:
             await self._task
         self._task = None
         self.sock.close()
-        await self.guard.stop()
+        if self.guard is not None:
+            await self.guard.stop()
