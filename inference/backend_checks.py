@@ -10,7 +10,10 @@ One function per check, run in order (each one's failure makes the later ones mo
 - `check_token_ids`: a completion comes back with its token ids and one logprob per token
   (vLLM's `return_token_ids` / `return_tokens_as_token_ids`), which verification needs;
 - `check_raw_logprobs`: logprobs are the model's raw distribution, not the one after
-  temperature (vLLM's default `--logprobs-mode raw_logprobs`, not `processed_logprobs`).
+  temperature (vLLM's default `--logprobs-mode raw_logprobs`, not `processed_logprobs`);
+- `check_follows_sampler`: sampled answers are the subnet's sampler's choices for their seeds
+  (inference.sampler_probe; vLLM with `--logits-processors
+  inference.vllm_sampler:SubnetSampler`).
 
 A check that fails raises `BackendCheckFailed`, whose message says what failed and which flag
 or server option fixes it. `BACKEND_CHECKS` is the list `check_backend` runs; a check is an
@@ -22,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from inference.openai_backend import BackendError, BackendUnauthorized, OpenAIBackend
+from inference.sampler_probe import probe_backend
 from inference.types import Completion, GenerationRequest, InvalidRequest
 
 # The probes: one short text completion, greedy and then at PROBE_TEMPERATURE.
@@ -126,11 +130,23 @@ async def check_raw_logprobs(backend: OpenAIBackend) -> None:
         )
 
 
+async def check_follows_sampler(backend: OpenAIBackend) -> None:
+    try:
+        report = await probe_backend(backend)
+    except (BackendError, InvalidRequest) as exc:
+        raise BackendCheckFailed(
+            f"a sampled test completion through {backend.base_url} failed: {exc}"
+        ) from None
+    if not report.follows:
+        raise BackendCheckFailed(f"the backend at {backend.base_url}: {report.message}")
+
+
 BACKEND_CHECKS: tuple[Check, ...] = (
     check_reachable,
     check_serves_model,
     check_token_ids,
     check_raw_logprobs,
+    check_follows_sampler,
 )
 
 

@@ -5,8 +5,8 @@
 
 A miner that serves through an external server (vLLM with inference.vllm_sampler) has no
 model of its own to verify with, but the server returns what is needed: each position's top
-alternatives with their raw logprobs. Where a position's nucleus lies within those
-alternatives (their probability adds up to top_p or more, so no unlisted token is kept), the
+alternatives with their raw logprobs. Where a position's nucleus provably lies within those
+alternatives (no unlisted token can be kept, whatever the unlisted probability weighs), the
 sampler's choice is exactly computable from them (inference.sampler: the argmax of
 ``logprob / temperature + noise`` over the kept tokens), and the token the server chose must
 be it, up to the verifier's margin for near-ties. ``PROBES`` sampled requests with fresh
@@ -40,7 +40,8 @@ PROBE_PROMPTS = (
     "Once upon a time, in a small village,",
     "List three things to pack for a trip.",
 )
-# Sampled, with a nucleus narrow enough to lie within the returned alternatives.
+# Sampled, with a nucleus narrow enough to lie within the returned alternatives; a temperature
+# below 1 bounds what the unlisted tokens can weigh (see _nucleus).
 PROBE_TEMPERATURE = 0.8
 PROBE_TOP_P = 0.8
 PROBE_MAX_TOKENS = 32
@@ -107,7 +108,7 @@ def check_completion(
     ):
         listed = {a.token_id: a.logprob for a in alternatives}
         listed.setdefault(token, completion.logprobs[position])
-        kept = _nucleus(listed, request.top_p)
+        kept = _nucleus(listed, request.temperature, request.top_p)
         if kept is None:
             continue
         checked += 1
@@ -124,17 +125,32 @@ def check_completion(
     return checked, wrong
 
 
-def _nucleus(listed: dict[int, float], top_p: float) -> list[int] | None:
-    """The ids the nucleus keeps, or None when unlisted tokens may be kept too."""
-    probs = {i: math.exp(lp) for i, lp in listed.items()}
-    if sum(probs.values()) < top_p:
-        return None
-    kept = []
-    for token, p in probs.items():
-        above = sum(q for q in probs.values() if q > p)
-        if above < top_p:
-            kept.append(token)
-    return kept
+def _nucleus(listed: dict[int, float], temperature: float, top_p: float) -> list[int] | None:
+    """The ids the nucleus of ``softmax(logits / temperature)`` keeps, or None when the listed
+    alternatives do not decide it.
+
+    Only the listed tokens' probabilities are known. Below temperature 1 the unlisted ones
+    weigh at most ``p_min ** (1 / T - 1)`` times their raw mass in the tempered distribution,
+    so the tempered normaliser lies in an interval; the nucleus is decided when both ends give
+    the same kept set and no unlisted token could be kept.
+    """
+    weights = {i: math.exp(lp / temperature) for i, lp in listed.items()}
+    unlisted_raw = max(0.0, 1.0 - sum(math.exp(lp) for lp in listed.values()))
+    smallest = math.exp(min(listed.values()))
+    unlisted_most = unlisted_raw * smallest ** (1 / temperature - 1)
+    listed_total = sum(weights.values())
+    kept_sets = []
+    for total in (listed_total, listed_total + unlisted_most):
+        if listed_total / total < top_p:
+            return None  # an unlisted token's mass above could be below top_p
+        kept_sets.append(
+            sorted(
+                i
+                for i, w in weights.items()
+                if sum(v for v in weights.values() if v > w) / total < top_p
+            )
+        )
+    return kept_sets[0] if kept_sets[0] == kept_sets[1] else None
 
 
 async def probe_backend(

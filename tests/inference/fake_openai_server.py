@@ -4,7 +4,9 @@ It answers /v1/models, /v1/chat/completions and /v1/completions (plain and strea
 logprobs, top_logprobs and token ids in vLLM's layouts. ``ids`` picks how token ids come back:
 "token_ids" (vLLM's return_token_ids), "token_id_strings" (only return_tokens_as_token_ids)
 or "text" (neither, as a server without those extensions would). ``fail_status`` makes every
-answer that HTTP error. ``payloads`` keeps what clients sent. Like vLLM, it serves one model
+answer that HTTP error. ``own_sampler`` replaces every request's seed with one of the server's
+own, as a vLLM without the subnet's logits processor samples from its own generator.
+``payloads`` keeps what clients sent. Like vLLM, it serves one model
 name (``served_name``; a request for another gets 404), wants ``api_key`` as a bearer token
 when one is set (401 otherwise), and gives raw logprobs unless ``logprobs_mode`` is
 "processed" (alternatives after temperature, as vLLM's processed_logprobs: gaps times 1/T).
@@ -14,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import math
+import secrets
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -25,7 +29,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from inference.engine import Engine
-from inference.types import Completion, GenerationRequest, InvalidRequest, TokenLogprob
+from inference.types import MAX_SEED, Completion, GenerationRequest, InvalidRequest, TokenLogprob
 
 SERVED_NAME = "tiny"
 
@@ -40,8 +44,10 @@ class FakeOpenAIServer:
         served_name: str = SERVED_NAME,
         api_key: str | None = None,
         logprobs_mode: str = "raw",
+        own_sampler: bool = False,
     ):
         self.engine = engine
+        self.own_sampler = own_sampler
         self.ids = ids
         self.fail_status = fail_status
         self.served_name = served_name
@@ -85,6 +91,8 @@ class FakeOpenAIServer:
             )
         try:
             request = _generation_request(body, chat)
+            if self.own_sampler:
+                request = dataclasses.replace(request, seed=secrets.randbelow(MAX_SEED))
             self.engine.prepare(request)
         except InvalidRequest as exc:
             return JSONResponse({"error": {"message": str(exc)}}, status_code=400)

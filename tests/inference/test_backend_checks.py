@@ -11,6 +11,7 @@ from inference_cases import request_for
 from inference.backend_checks import (
     BackendCheckFailed,
     check_backend,
+    check_follows_sampler,
     check_raw_logprobs,
     check_reachable,
     check_serves_model,
@@ -75,3 +76,12 @@ async def test_a_text_request_without_alternatives_asks_for_one_and_returns_none
         completion = await backend.generate(request)
     assert server.payloads[0]["logprobs"] == 1
     assert completion == await engine.generate(request)
+
+
+async def test_a_backend_that_samples_with_its_own_generator_fails_naming_the_processor(engine):
+    with pytest.raises(BackendCheckFailed, match=r"inference\.vllm_sampler:SubnetSampler"):
+        await _check(engine, check_follows_sampler, own_sampler=True)
+
+
+async def test_a_backend_that_follows_the_sampler_passes_its_check(engine):
+    await _check(engine, check_follows_sampler)
