@@ -120,6 +120,20 @@ def _compare(problems, label, got, want, tol) -> float:
     return diff
 
 
+def _expected_key(key: str) -> tuple[str, str]:
+    """(output name, form) of an `expected` key, in the forms SPEC §12 names:
+    `NAME_u16` (a full u16 vector), `NAME` (raw units or proportions), `NAME_check` and
+    `NAME_u16_check` (a list of [uid, value] or, on bonds, [row, col, value] entries)."""
+    if key.endswith("_check"):
+        base = key.removesuffix("_check")
+        return (
+            (base.removesuffix("_u16"), "u16_check") if base.endswith("_u16") else (base, "check")
+        )
+    if key.endswith("_u16"):
+        return key.removesuffix("_u16"), "u16"
+    return key, "plain"
+
+
 def check_expected(out: EpochOutput, expected: dict, tol: dict, mode: str, where: str):
     """Compare one step's output with its `expected` object."""
     widen = FLOAT_MODE_UNITS if mode == "float" else 0
@@ -131,21 +145,28 @@ def check_expected(out: EpochOutput, expected: dict, tol: dict, mode: str, where
     for key, want in expected.items():
         if key in INFORMATIONAL:
             continue
-        name = key.removesuffix("_u16").removesuffix("_check")
-        if key.endswith("_u16") and name in U16_OUTPUTS:
+        name, form = _expected_key(key)
+        if form == "u16" and name in U16_OUTPUTS:
             got = getattr(out, f"{name}_u16")
             diff = max(diff, _compare(problems, key, got, want, tol_u16))
-        elif key == "bonds_u16":
+        elif form == "u16" and name == "bonds":
             diff = max(diff, _compare(problems, key, bonds_dense, _dense_bonds(want, out), tol_u16))
-        elif key in RAW_OUTPUTS:
+        elif form == "plain" and name in RAW_OUTPUTS:
             diff = max(diff, _compare(problems, key, getattr(out, key), want, tol_raw))
-        elif key in U16_OUTPUTS:  # proportions, compared as the chain's tests do: u16 / 65535
+        elif form == "plain" and name in U16_OUTPUTS:
+            # proportions, compared as the chain's tests do: u16 / 65535
             got = getattr(out, f"{key}_u16") / U16_MAX
             diff = max(diff, _compare(problems, key, got, want, tol.get(key, 0.0)))
-        elif key == "validator_permit":
+        elif form == "plain" and name == "validator_permit":
             diff = max(diff, _compare(problems, key, out.validator_permit, want, 0))
-        elif key.endswith("_check") and (name in U16_OUTPUTS + RAW_OUTPUTS or name == "bonds"):
-            diff = max(diff, _check_entries(problems, out, bonds_dense, name, want, tol, mode))
+        elif form == "check" and name in (*U16_OUTPUTS, *RAW_OUTPUTS, "bonds"):
+            entries = _check_list(want, name, out.bonds.n, f"{where}.expected.{key}")
+            diff = max(diff, _check_entries(problems, out, bonds_dense, name, entries, tol, mode))
+        elif form == "u16_check" and name in (*U16_OUTPUTS, "bonds"):
+            entries = _check_list(want, name, out.bonds.n, f"{where}.expected.{key}")
+            diff = max(
+                diff, _check_entries(problems, out, bonds_dense, name, entries, tol, mode, True)
+            )
         else:
             problems.append(f"expected.{key} names no output this package computes")
     return diff, problems
@@ -157,7 +178,30 @@ def _dense_bonds(want, out: EpochOutput) -> np.ndarray:
     return np.asarray(want)
 
 
-def _check_entries(problems, out, bonds_dense, name, entries, tol, mode) -> float:
+def _check_list(entries, name: str, n: int, where: str) -> list[list]:
+    """The entries of a `*_check` key: [uid, value], or [row, col, value] on bonds."""
+    size = 3 if name == "bonds" else 2
+    shape = "[row, col, value]" if name == "bonds" else "[uid, value]"
+    if not isinstance(entries, list):
+        raise VectorError(f"{where}: expected a list of {shape} entries")
+    for k, entry in enumerate(entries):
+        ok = (
+            isinstance(entry, list)
+            and len(entry) == size
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in entry[:-1])
+            and isinstance(entry[-1], numbers.Real)
+            and not isinstance(entry[-1], bool)
+        )
+        if not ok:
+            raise VectorError(f"{where}[{k}]: expected {shape} with integer indices")
+        if not all(0 <= index < n for index in entry[:-1]):
+            raise VectorError(f"{where}[{k}]: indices must be uids below {n}")
+    return entries
+
+
+def _check_entries(problems, out, bonds_dense, name, entries, tol, mode, u16=False) -> float:
+    """Compare listed entries; `u16` (a `*_u16_check` key) says the values are u16 units,
+    otherwise a non-integer value is a proportion of 65535."""
     widen = FLOAT_MODE_UNITS if mode == "float" else 0
     diff = 0.0
     for entry in entries:
@@ -168,7 +212,8 @@ def _check_entries(problems, out, bonds_dense, name, entries, tol, mode) -> floa
             got_u16, label = getattr(out, name)[index[0]], f"{name}[{index[0]}]"
         else:
             got_u16, label = getattr(out, f"{name}_u16")[index[0]], f"{name}[{index[0]}]"
-        if isinstance(want, float) and not float(want).is_integer() and name not in RAW_OUTPUTS:
+        proportion = not u16 and isinstance(want, float) and not float(want).is_integer()
+        if proportion and name not in RAW_OUTPUTS:
             got, limit = got_u16 / U16_MAX, tol.get(name, tol.get("u16", 0) / U16_MAX)
         else:
             key = "emission" if name in RAW_OUTPUTS else "u16"
@@ -222,10 +267,18 @@ def run_epoch_vector(vector: dict, mode: str):
             # The next repeat reads what this epoch stored, as the chain would.
             inp = replace(inp, validator_permit=permit, bonds=out.bonds)
         bonds = out.bonds
-        expected = step.get("expected", {})
+        # A step whose `expected` is absent or null asserts nothing (SPEC §12: optional).
+        expected = step.get("expected")
+        if expected is None:
+            expected = {}
         if not isinstance(expected, dict):
             raise VectorError(f"{at}.expected: expected an object")
-        step_diff, step_problems = check_expected(out, expected, tol, mode, at)
+        try:
+            step_diff, step_problems = check_expected(out, expected, tol, mode, at)
+        except VectorError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise VectorError(f"{at}.expected: values must be numbers ({exc})") from None
         diff = max(diff, step_diff)
         problems += [f"step {s}: {p}" for p in step_problems]
     notes = [f"ignored hyperparameters {ignored}"] if ignored else []

@@ -37,6 +37,7 @@ from neurons.options import (
     VALIDATOR,
     Option,
 )
+from protocol.connections import ConnectionLimits
 
 __all__ = [
     "CONFIG_ENV",
@@ -78,11 +79,27 @@ class AxonConfig:
     port: int
     external_ip: str | None
     external_port: int | None
+    max_connections: int
+    max_connections_per_address: int
+    header_timeout: float
+    body_timeout: float
+    keep_alive: float
+
+    def connection_limits(self, max_connections: int | None = None) -> ConnectionLimits:
+        """The server's bounds on clients (`max_connections` overrides the option's value)."""
+        return ConnectionLimits(
+            max_connections=max_connections or self.max_connections,
+            max_per_address=self.max_connections_per_address,
+            header_timeout_s=self.header_timeout,
+            body_timeout_s=self.body_timeout,
+            keep_alive_s=self.keep_alive,
+        )
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     name: str | None
+    request_name: str | None
     device: str
     dtype: str
     threads: int
@@ -90,6 +107,11 @@ class ModelConfig:
     backend_url: str | None
     served_name: str | None
     backend_api_key: str | None
+
+    @property
+    def wire_name(self) -> str:
+        """The name requests carry: `--model.request_name`, else `--model`."""
+        return self.request_name or self.name or ""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@
         --model models/tiny --axon.port 8091
     subnet miner --help
 
+Before any of that, the server bounds what an unauthenticated client can hold: connections
+overall and per address, and the time to send a request head and body (`--axon.*`, see
+protocol/connections.py); each such condition is logged once a minute with its count.
 Requests reach the model only after protocol/ has checked, in order: the Epistula signature,
 replay, the caller policy (a registered validator with a permit and at least
 `--miner.min_stake`, refreshed from the metagraph every few blocks), the body's schema, and
@@ -64,8 +67,9 @@ from neurons.metrics import MinerMetrics
 from neurons.serving import CountRequests, HttpServer, PortInUse, bind_socket
 from protocol import schemas as wire
 from protocol.admission import AdmissionLimits
+from protocol.connections import raise_file_limit
 from protocol.policy import CallerInfo, CallerPolicy, StaticDirectory
-from protocol.refusals import Reason, Refused, RefusedError
+from protocol.refusals import Reason, Refused, RefusedError, model_not_found
 from protocol.server import ServerLimits, SignedRoute, create_app
 
 BUSY_RETRY_AFTER_S = 1
@@ -85,7 +89,8 @@ OUT_OF_MEMORY_ADVICE = (
 
 @dataclass
 class ServedModel:
-    """A backend, the name it answers as, and how to show a token id as text.
+    """A backend, the name it answers as (requests naming another model are refused 404), and
+    how to show a token id as text.
 
     `busy` are the backend's exceptions for "full, try later": answered 429, not 500.
     `external` is set for a backend server the miner checks before serving.
@@ -118,7 +123,7 @@ def load_served_model(config: Config) -> ServedModel:
             tokenizer = AutoTokenizer.from_pretrained(model.name)
         served_name = model.served_name or model.name
         backend = OpenAIBackend(model.backend_url, served_name, api_key=model.backend_api_key)
-        return ServedModel(backend, model.name, decoder_of(tokenizer), external=True)
+        return ServedModel(backend, model.wire_name, decoder_of(tokenizer), external=True)
     from inference.engine import Engine, EngineBusy, EngineClosed, EngineConfig
 
     with loading_model(config) as placement:
@@ -126,7 +131,7 @@ def load_served_model(config: Config) -> ServedModel:
             model.name, **placement, config=EngineConfig(max_batch_size=model.max_batch)
         )
     busy = (EngineBusy, EngineClosed)
-    return ServedModel(engine, model.name, decoder_of(engine.tokenizer), busy)
+    return ServedModel(engine, model.wire_name, decoder_of(engine.tokenizer), busy)
 
 
 async def check_served_model(config: Config, model: ServedModel) -> None:
@@ -260,6 +265,8 @@ class Miner(Neuron):
 
     async def handle(self, body: translate.WireRequest, caller) -> Any:
         """A verified, admitted request: generate, and answer with the proof attached."""
+        if body.model != self.model.name:
+            raise RefusedError(model_not_found(body.model, self.model.name))
         with self._model_refusals():
             request = translate.generation_request(body)
             if body.stream:
@@ -325,11 +332,24 @@ class Miner(Neuron):
             sock = bind_socket(self.config.axon.ip, self.config.axon.port)
         except PortInUse as exc:
             raise StartupError(str(exc)) from exc
-        self.server = HttpServer(self.counted, sock, self.config.neuron.shutdown_timeout)
+        axon = self.config.axon
+        fits = raise_file_limit(axon.max_connections)
+        if fits < axon.max_connections:
+            self.log.warning(
+                "the open-file limit leaves room for {} client connections, not the {} of "
+                "--axon.max_connections: holding at most {} (raise the hard limit, `ulimit -Hn`, "
+                "to hold more)",
+                fits,
+                axon.max_connections,
+                fits,
+            )
+        limits = axon.connection_limits(fits)
+        self.server = HttpServer(self.counted, sock, self.config.neuron.shutdown_timeout, limits)
         await self.server.start()
         self.start_metrics()
         self.log.info(
-            "serving {} on {}:{} (policy: permit {}, min stake {:g}; {} concurrent, queue {})",
+            "serving {} on {}:{} (policy: permit {}, min stake {:g}; {} concurrent, queue {}; "
+            "up to {} connections, {} per address)",
             self.model.name,
             self.config.axon.ip,
             self.port,
@@ -337,6 +357,8 @@ class Miner(Neuron):
             self.config.miner.min_stake,
             self.config.miner.max_concurrent,
             self.config.miner.queue_size,
+            limits.max_connections,
+            limits.max_per_address,
         )
         assert self.metagraph is not None
         await self.announce(self.metagraph)

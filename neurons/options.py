@@ -18,6 +18,13 @@ from typing import Any
 
 from chain.api import network_problem
 from neurons.rewards import DEFAULT_SPEED_WEIGHT, MAX_SPEED_WEIGHT
+from protocol.connections import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_KEEP_ALIVE_S,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_PER_ADDRESS,
+)
 
 ENV_PREFIX = "SUBNET_"
 CONFIG_ENV = ENV_PREFIX + "CONFIG"
@@ -189,6 +196,50 @@ OPTIONS: tuple[Option, ...] = (
         default_text="the port the server listens on",
         env_aliases=("BT_AXON_EXTERNAL_PORT",),
     ),
+    # -- what an unauthenticated client may hold on the miner's server (protocol/connections.py)
+    Option(
+        "axon.max_connections",
+        int,
+        DEFAULT_MAX_CONNECTIONS,
+        "most client connections the server holds; at the limit, the one that has waited "
+        "longest without a complete request is closed to make room for a new one (the open-file "
+        "limit is raised to fit, or this is lowered with a warning)",
+        M,
+        _positive,
+    ),
+    Option(
+        "axon.max_connections_per_address",
+        int,
+        DEFAULT_MAX_PER_ADDRESS,
+        "most connections one IP address may hold; more are closed at once",
+        M,
+        _positive,
+    ),
+    Option(
+        "axon.header_timeout",
+        float,
+        DEFAULT_HEADER_TIMEOUT_S,
+        "seconds a client has to send a complete request head, from connecting or from the "
+        "previous answer",
+        M,
+        _positive,
+    ),
+    Option(
+        "axon.body_timeout",
+        float,
+        DEFAULT_BODY_TIMEOUT_S,
+        "seconds a client has to send a request body once its head arrived",
+        M,
+        _positive,
+    ),
+    Option(
+        "axon.keep_alive",
+        float,
+        DEFAULT_KEEP_ALIVE_S,
+        "seconds an idle connection stays open between requests",
+        M,
+        _positive,
+    ),
     # -- the model
     Option(
         "model",
@@ -197,6 +248,15 @@ OPTIONS: tuple[Option, ...] = (
         "Hugging Face model name or local path (the tiny test model: python -m inference.tiny "
         "--out models/tiny); a validator must use the subnet's model to verify",
         default_text="required",
+    ),
+    Option(
+        "model.request_name",
+        str,
+        None,
+        "the model's name in requests (the subnet's model name): a miner answers only requests "
+        "that name it (any other is refused 404 model_not_found, as OpenAI does) and a "
+        "validator's tasks name it; give it when --model is a local copy",
+        default_text="the --model value",
     ),
     Option(
         "model.device",

@@ -22,10 +22,17 @@ from http import HTTPStatus
 import uvicorn
 
 from neurons.metrics import MinerMetrics
+from protocol.connections import ConnectionGuard, ConnectionLimits
 from protocol.outcomes import error_of
-from protocol.server import listening_socket
+from protocol.server import CLIENT_CLOSED_REQUEST, listening_socket
 
-OUTCOME_OF_STATUS = {200: "served", 403: "refused", 429: "busy", 503: "busy"}
+OUTCOME_OF_STATUS = {
+    200: "served",
+    403: "refused",
+    429: "busy",
+    503: "busy",
+    CLIENT_CLOSED_REQUEST: "dropped",
+}
 LISTEN_BACKLOG = 2048
 # Refusal bodies are small JSON; more than this of one is not read for its reason.
 MAX_REFUSAL_BODY_BYTES = 4096
@@ -138,16 +145,28 @@ class CountRequests:
 
 
 class HttpServer:
-    """One uvicorn server on an already bound socket, started and stopped by the neuron."""
+    """One uvicorn server on an already bound socket, started and stopped by the neuron; with
+    `connections`, its clients are bounded by a `ConnectionGuard` (protocol/connections.py)."""
 
-    def __init__(self, app, sock: socket.socket, shutdown_timeout: float) -> None:
+    def __init__(
+        self,
+        app,
+        sock: socket.socket,
+        shutdown_timeout: float,
+        connections: ConnectionLimits | None = None,
+    ) -> None:
         self.sock = sock
+        self.guard = None if connections is None else ConnectionGuard(connections)
+        guarded = {} if self.guard is None else self.guard.uvicorn_options()
+        if self.guard is not None:
+            guarded["http"] = self.guard.protocol_factory()
         config = uvicorn.Config(
             app,
             log_level="warning",
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=shutdown_timeout,
+            **guarded,
         )
         self._server = _Server(config)
         self._task: asyncio.Task | None = None
@@ -157,6 +176,8 @@ class HttpServer:
         return int(self.sock.getsockname()[1])
 
     async def start(self) -> None:
+        if self.guard is not None:
+            await self.guard.start()
         self._task = asyncio.create_task(self._server.serve(sockets=[self.sock]))
         while not self._server.started:
             if self._task.done():
@@ -174,3 +195,5 @@ class HttpServer:
             await self._task
         self._task = None
         self.sock.close()
+        if self.guard is not None:
+            await self.guard.stop()

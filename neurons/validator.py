@@ -66,7 +66,14 @@ from neurons.gateway.store import StoreError
 from neurons.metrics import ValidatorMetrics
 from neurons.rewards import round_rewards
 from neurons.standing import permit_problem, standing_problems
-from neurons.state import StateError, ValidatorState, load_state, move_aside, save_state
+from neurons.state import (
+    StateError,
+    ValidatorState,
+    describe_damage,
+    load_state,
+    move_aside,
+    save_state,
+)
 from neurons.tasks import SYNTHETIC, TaskSource, new_secret, round_seed
 from neurons.verifying import VERIFY_MEMORY_ADVICE, RoundReport
 from protocol.client import EpistulaClient
@@ -103,7 +110,7 @@ class Validator(Neuron):
         self.scores = MovingAverageScores(0, config.validator.alpha)
         self.hyperparameters: Hyperparameters | None = None
         self.permit: bool | None = None  # as of the last sync
-        self.model_name = config.model.name or ""
+        self.model_name = config.model.wire_name
         # Where round prompts come from (neurons/tasks.py); a gateway mixes organic ones in.
         self.task_source: TaskSource = SYNTHETIC
         # One thread: the verifier's model work never blocks the loop, nor runs twice at once.
@@ -126,12 +133,12 @@ class Validator(Neuron):
         if state is not None and state.scores:
             try:
                 scores = MovingAverageScores.from_dict(state.scores)
-            except ValueError as exc:
+            except Exception as exc:  # any damage at all: the file goes aside, never the start
                 aside = move_aside(self.state_path)
                 self.log.warning(
                     "validator state {} has damaged scores ({}); moved it to {}, starting fresh",
                     self.state_path,
-                    exc,
+                    describe_damage(exc),
                     aside,
                 )
                 state = None

@@ -33,8 +33,10 @@ class Reason(str, Enum):
     QUEUE_FULL = "queue_full"
     QUEUE_WAIT_EXCEEDED = "queue_wait_exceeded"
     NOT_FOUND = "not_found"
+    MODEL_NOT_FOUND = "model_not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     HANDLER_ERROR = "handler_error"
+    CLIENT_CLOSED = "client_closed_request"
 
 
 STATUS_OF: dict[Reason, int] = {
@@ -60,8 +62,12 @@ STATUS_OF: dict[Reason, int] = {
     Reason.QUEUE_FULL: 429,
     Reason.QUEUE_WAIT_EXCEEDED: 503,
     Reason.NOT_FOUND: 404,
+    Reason.MODEL_NOT_FOUND: 404,
     Reason.METHOD_NOT_ALLOWED: 405,
     Reason.HANDLER_ERROR: 500,
+    # nginx's status for "the client closed the connection before the answer": never seen by
+    # the client, it only tells the server's own counters what happened.
+    Reason.CLIENT_CLOSED: 499,
 }
 
 
@@ -76,13 +82,32 @@ class Refused:
     status: int
     message: str
     retry_after_s: int | None = None
+    # OpenAI's error `type` and `param`, for a refusal an OpenAI client should read as OpenAI's
+    # own (a model that is not served); both go into the body when `error_type` is set.
+    error_type: str | None = None
+    param: str | None = None
 
     @classmethod
     def because(cls, reason: Reason, message: str, *, retry_after_s: int | None = None) -> Refused:
         return cls(reason.value, STATUS_OF[reason], message, retry_after_s)
 
     def error_body(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message}}
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.error_type is not None:
+            error.update(type=self.error_type, param=self.param)
+        return {"error": error}
+
+
+def model_not_found(requested: str, served: str) -> Refused:
+    """A request naming a model the server does not serve: 404 in OpenAI's error shape
+    (`message`, `type`, `param`, `code`), as OpenAI and vLLM answer it."""
+    return Refused(
+        Reason.MODEL_NOT_FOUND.value,
+        STATUS_OF[Reason.MODEL_NOT_FOUND],
+        f"The model `{requested}` does not exist on this server: it serves `{served}`.",
+        error_type="invalid_request_error",
+        param="model",
+    )
 
 
 class RefusedError(Exception):

@@ -24,6 +24,8 @@ Every POST to a route goes through these checks, in this order, and stops at the
  7. body is JSON and matches the route's schema                    400 / 422
  8. admission: a slot, by stake when saturated                     429 + Retry-After (503 on wait)
  9. the handler.
+A client that closes its connection during steps 8-9 stops them at once: its place in the queue
+or its slot is freed, and the handler's work (an engine's generation) is cancelled.
 Nothing costly (reading a large body, verifying, parsing JSON) runs before the cheap checks, and
 the metagraph is consulted only for a hotkey whose signature verified. Refusals are
 `{"error": {"code", "message"}}`; from step 6 on, when the caller is authenticated, every response
@@ -35,6 +37,7 @@ the metagraph is consulted only for a hotkey whose signature verified. Refusals 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import socket
@@ -46,6 +49,7 @@ from fastapi import FastAPI, Request
 from loguru import logger
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 
 from protocol import headers as h
@@ -64,10 +68,11 @@ from protocol.epistula import (
     sign_response,
 )
 from protocol.policy import Caller, CallerDirectory, CallerPolicy, check_caller
-from protocol.refusals import Reason, Refused, RefusedError
+from protocol.refusals import STATUS_OF, Reason, Refused, RefusedError
 from protocol.streaming import DONE_EVENT, StreamHasher, encode_event, encode_trailer
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
+CLIENT_CLOSED_REQUEST = STATUS_OF[Reason.CLIENT_CLOSED]
 MAX_VALIDATION_ERRORS_SHOWN = 5
 
 HandlerResult = BaseModel | AsyncIterator[BaseModel]
@@ -138,11 +143,14 @@ async def read_body_limited(request: Request, max_bytes: int) -> bytes | Refused
             return _too_large(int(declared), max_bytes)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            return _too_large(size, max_bytes, at_least=True)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                return _too_large(size, max_bytes, at_least=True)
+            chunks.append(chunk)
+    except ClientDisconnect:  # closed mid-body (or closed by the server's body timeout)
+        return Refused.because(Reason.CLIENT_CLOSED, f"the client left after {size} body bytes")
     return b"".join(chunks)  # one chunk comes back as itself, not copied
 
 
@@ -271,6 +279,10 @@ class _SignedEventStream(StreamingResponse):
         finally:
             self._on_close()
 
+    def abandon(self) -> None:
+        """Free the slot of a stream that will never be sent."""
+        self._on_close()
+
 
 async def _signed_events(
     state: ServerState, caller: Caller, events: AsyncIterator[BaseModel]
@@ -307,6 +319,47 @@ async def _run_handler(
     )
 
 
+async def _answer(
+    state: ServerState, route: SignedRoute, request_body: BaseModel, caller: Caller
+) -> Response:
+    """Steps 8 and 9: a slot, then the handler. The slot is freed however this ends (a stream
+    frees it when the stream closes), cancellation included."""
+    refused = await state.admission.acquire(caller.stake)
+    if refused is not None:
+        return refusal_response(state, refused, caller)
+    streaming = False
+    try:
+        result = await _run_handler(route, request_body, caller)
+        if isinstance(result, BaseModel):
+            body = result.model_dump_json().encode()
+            headers = _signed_for(state, body, caller.hotkey, caller.uuid)
+            return Response(body, 200, headers=headers, media_type=h.CONTENT_TYPE_JSON)
+        response = _SignedEventStream(
+            _signed_events(state, caller, result), on_close=state.admission.release
+        )
+        streaming = True
+        return response
+    except RefusedError as exc:
+        return refusal_response(state, exc.refused, caller)
+    except Exception as exc:
+        logger.exception("handler for {} failed", route.path)
+        failed = Refused.because(
+            Reason.HANDLER_ERROR,
+            f"the handler failed ({type(exc).__name__}); see the server log",
+        )
+        return refusal_response(state, failed, caller)
+    finally:
+        if not streaming:
+            state.admission.release()
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns when the client closes its connection. Called once the body has been read, when
+    the server's next message can only be the disconnect (or the end of the response)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 def _endpoint(state: ServerState, guard: EpistulaGuard, route: SignedRoute) -> Callable[..., Any]:
     async def endpoint(request: Request) -> Response:
         try:
@@ -317,33 +370,28 @@ def _endpoint(state: ServerState, guard: EpistulaGuard, route: SignedRoute) -> C
         request_body = parse_body(route.request_model, authenticated.body)
         if isinstance(request_body, Refused):
             return refusal_response(state, request_body, caller)
-        refused = await state.admission.acquire(caller.stake)
-        if refused is not None:
-            return refusal_response(state, refused, caller)
-        streaming = False
+        # A client that goes away while waiting for a slot or for its answer gives both up at
+        # once: the work is cancelled (the engine drops the sequence, admission the slot).
+        work = asyncio.ensure_future(_answer(state, route, request_body, caller))
+        gone = asyncio.ensure_future(_client_gone(request))
         try:
-            result = await _run_handler(route, request_body, caller)
-            if isinstance(result, BaseModel):
-                body = result.model_dump_json().encode()
-                headers = _signed_for(state, body, caller.hotkey, caller.uuid)
-                return Response(body, 200, headers=headers, media_type=h.CONTENT_TYPE_JSON)
-            response = _SignedEventStream(
-                _signed_events(state, caller, result), on_close=state.admission.release
-            )
-            streaming = True
-            return response
-        except RefusedError as exc:
-            return refusal_response(state, exc.refused, caller)
-        except Exception as exc:
-            logger.exception("handler for {} failed", route.path)
-            failed = Refused.because(
-                Reason.HANDLER_ERROR,
-                f"the handler failed ({type(exc).__name__}); see the server log",
-            )
-            return refusal_response(state, failed, caller)
+            await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            if not streaming:
-                state.admission.release()
+            gone.cancel()
+            if not work.done():
+                work.cancel()
+        if work.done() and not work.cancelled():
+            return work.result()
+        try:
+            late = await work
+        except asyncio.CancelledError:
+            late = None
+        if isinstance(late, _SignedEventStream):  # finished as it was cancelled: never sent
+            late.abandon()
+        logger.debug(
+            "{} from {} abandoned by the client; its work was stopped", route.path, caller.hotkey
+        )
+        return Response(b"", CLIENT_CLOSED_REQUEST)
 
     return endpoint
 

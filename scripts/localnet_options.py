@@ -264,4 +264,6 @@ def neuron_argv(
             ]
     else:
         argv += ["--axon.ip", HOST, "--axon.port", "0"]
+    if spec.role == CHEATER:  # a cheater claims to serve the subnet's model
+        argv += ["--model.request_name", str(opts.model)]
     return argv

@@ -96,6 +96,8 @@ async def dispatch(service: DevChainService, body: bytes) -> object | None:
         request = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         return _error(PARSE_ERROR, f"parse error: {error}")
+    except RecursionError:
+        return _error(PARSE_ERROR, "parse error: the body is nested too deeply")
     if isinstance(request, list):
         if not request:
             return _error(INVALID_REQUEST, "an empty batch")

@@ -1,6 +1,9 @@
 """The running dev chain: the state machine plus blocks over time, waiting, snapshots and
 (on the node) the store.
 
+With a store, a change is answered only once it is durable; if a write fails, the state goes
+back to what was committed (what a restart would show) and every later change is refused.
+
 `handle(method, params)` is the whole API as named JSON-RPC methods; the node serves it over
 HTTP and `dev:memory` calls it directly, so both behave the same. It lives in one asyncio
 loop: transactions and blocks are applied in the order they arrive, and with a store each
@@ -37,6 +40,8 @@ class DevChainService:
         self._next_snapshot = 1
         self._auto: asyncio.Task | None = None
         self.block_time: float | None = None
+        if store is not None:
+            store.on_failure = self._back_to_durable_state
         self._methods = {
             "info": self._info,
             "block": lambda p: self.machine.state.block,
@@ -67,6 +72,15 @@ class DevChainService:
         return await result if asyncio.iscoroutine(result) else result
 
     # --- transactions and blocks ---------------------------------------------------------
+
+    def _back_to_durable_state(self) -> None:
+        """A write failed: forget every change that was not committed, so the node shows what
+        a restart would (a refused transaction is never visible), then refuses changes."""
+        assert self.store is not None
+        try:
+            self.machine.state = self.store.durable_state()
+        except Exception as error:  # the committed record replayed once already; never expected
+            log.error("could not rebuild the committed state after the failed write: {}", error)
 
     def _check_store(self) -> None:
         """Refuse changes once a write failed: memory would run ahead of what is on disk."""

@@ -3,55 +3,50 @@
 The state machine is deterministic, so the chain is its checkpoint plus the log after it:
 `log` holds every accepted transaction and every produced block, in order, and `checkpoints`
 holds the full state every CHECKPOINT_EVERY blocks (older log rows are then deleted).
-Opening a store loads the newest checkpoint and replays the log after it.
+Opening a store checks the file (see `chain.dev.store_file`: SQLite's integrity check, every
+row's checksum, the checkpoint, the log replay) and rebuilds the chain from it.
 
 Durability: `append` resolves only once its row is committed (WAL, synchronous=FULL), so an
 acknowledged transaction survives SIGKILL. Rows queued while a commit is in progress go into
 the next commit together (group commit), and each commit is one SQLite transaction, so a
-block's record and its checkpoint land together or not at all. A file that is not a readable
-dev chain store is moved aside (PATH.corrupt-TIMESTAMP), never overwritten. A file SQLite
-cannot open or write at all (a missing folder, no permission, locked) is not corrupt: opening
-it raises `StoreUnavailable` and leaves it where it is.
+block's record and its checkpoint land together or not at all. The store keeps the durable
+record (the newest committed checkpoint and the rows after it) in memory too: when a write
+fails, `on_failure` is called first, and `durable_state()` is the chain as a restart would
+rebuild it, without anything that was never committed.
+
+A damaged file (any check failing) is moved aside (PATH.corrupt-TIMESTAMP), never overwritten,
+with one warning saying what was found and where it went, and a new chain starts at block 0: the
+node only ever serves a sound state. A file SQLite cannot open or write at all (a missing
+folder, no permission, a lock) is not damaged: opening it raises `StoreUnavailable` and leaves
+it where it is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from loguru import logger as log
 
+from chain.dev import store_file
 from chain.dev.machine import DevChain
-from chain.dev.signing import Transaction
 from chain.dev.state import DevState
+from chain.dev.store_file import (
+    BLOCK,
+    CHECKPOINT,
+    TX,
+    Loaded,
+    StoreCorrupt,
+    StoreUnavailable,
+    row_digest,
+)
 from chain.errors import STORE_FAILED, ChainError
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
-"""
-OUR_TABLES = {"log", "checkpoints"}
+__all__ = ["BLOCK", "CHECKPOINT_EVERY", "TX", "Store", "StoreCorrupt", "StoreUnavailable"]
 CHECKPOINT_EVERY = 100  # blocks between checkpoints: bounds the replay at start-up
-TX, BLOCK = "tx", "block"
-
-
-class StoreCorrupt(Exception):
-    """The file exists but is not a dev chain store this version can read."""
-
-
-class StoreUnavailable(OSError):
-    """SQLite cannot open or write the file (its folder, its permissions, a lock)."""
-
-
-def _unavailable(path: str, error: sqlite3.OperationalError) -> StoreUnavailable:
-    return StoreUnavailable(
-        f"cannot use {path} as the dev chain store ({error}): give --db a file in a folder "
-        "that exists and that you may write to"
-    )
 
 
 @dataclass
@@ -66,72 +61,57 @@ class _Op:
 class Store:
     """One SQLite file. Create with `Store.open(path, make_genesis)`."""
 
-    def __init__(self, path: str, conn: sqlite3.Connection, next_seq: int):
+    def __init__(self, path: str, conn: sqlite3.Connection, loaded: Loaded):
         self.path = path
         self._conn = conn
-        self.next_seq = next_seq
+        self.next_seq = loaded.last_seq + 1
         self._queue: list[_Op] = []
         self._writer: asyncio.Task | None = None
         self.failed: BaseException | None = None
+        self.on_failure: Callable[[], None] | None = None
         self.blocks_since_checkpoint = 0
+        # The durable record: what a restart would rebuild the chain from.
+        self._checkpoint = (loaded.checkpoint_seq, loaded.checkpoint_body)
+        self._rows = list(loaded.rows)
 
     @staticmethod
-    def open(path: str, make_genesis) -> tuple[Store, DevChain]:
-        """Open (or create) the store at `path` and rebuild the chain it holds."""
+    def open(path: str, make_genesis: Callable[[], DevState]) -> tuple[Store, DevChain]:
+        """Open (or create) the store at `path` and rebuild the chain it holds; a damaged file
+        is moved aside and a new chain starts. Raises `StoreUnavailable` (nothing moved)."""
+        store_file.check_location(path)
         try:
             return Store._open(path, make_genesis)
-        except StoreCorrupt as error:
-            aside = f"{path}.corrupt-{int(time.time())}"
-            log.warning("dev chain store {} is unreadable ({}); moved to {}", path, error, aside)
-            for suffix in ("", "-wal", "-shm"):
-                if os.path.exists(path + suffix):
-                    os.replace(path + suffix, aside + suffix)
+        except StoreCorrupt as damage:
+            aside = store_file.move_aside(path)
+            log.warning(
+                "dev chain store {} is damaged: {}; moved it to {} and started a new chain at "
+                "block 0",
+                path,
+                damage,
+                aside,
+            )
             return Store._open(path, make_genesis)
 
     @staticmethod
-    def _open(path: str, make_genesis) -> tuple[Store, DevChain]:
+    def _open(path: str, make_genesis: Callable[[], DevState]) -> tuple[Store, DevChain]:
+        if store_file.is_empty_file(path):
+            raise StoreCorrupt("the file is empty (0 bytes) and holds no chain")
         conn = None
         try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-            foreign = tables - OUR_TABLES
-            if foreign:  # someone else's database: never write into it
-                raise StoreCorrupt(f"not a dev chain store (tables {sorted(foreign)})")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(SCHEMA)
-            checkpoint = conn.execute(
-                "SELECT seq, body FROM checkpoints ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-        except sqlite3.OperationalError as error:
+            loaded = store_file.load(conn, make_genesis)
+        except sqlite3.Error as error:
             if conn is not None:
                 conn.close()
-            raise _unavailable(path, error) from None
-        except (sqlite3.DatabaseError, StoreCorrupt) as error:
-            if conn is not None:
-                conn.close()
-            raise StoreCorrupt(str(error)) from None
-        if checkpoint is None:
-            machine = DevChain(make_genesis())
-            body = json.dumps(machine.state.to_dict())
-            conn.execute("INSERT INTO checkpoints (seq, body) VALUES (0, ?)", (body,))
-            return Store(path, conn, 1), machine
-        try:
-            machine = DevChain(DevState.from_dict(json.loads(checkpoint[1])))
-            rows = conn.execute(
-                "SELECT seq, kind, body FROM log WHERE seq > ? ORDER BY seq", (checkpoint[0],)
-            ).fetchall()
-            last = checkpoint[0]
-            for seq, kind, body in rows:
-                _replay(machine, kind, body)
-                last = seq
-        except sqlite3.OperationalError as error:
+            raise store_file.classify(path, error) from None
+        except StoreCorrupt:
             conn.close()
-            raise _unavailable(path, error) from None
-        except (ValueError, KeyError, TypeError, sqlite3.DatabaseError) as error:
-            conn.close()
-            raise StoreCorrupt(f"cannot replay the log: {error}") from None
-        return Store(path, conn, last + 1), machine
+            raise
+        return Store(path, conn, loaded), loaded.machine
+
+    def durable_state(self) -> DevState:
+        """The chain as its committed record describes it (what a restart would show)."""
+        return store_file.rebuild(self._checkpoint[1], self._rows)
 
     # --- writing -------------------------------------------------------------------------
 
@@ -178,6 +158,8 @@ class Store:
             except Exception as error:  # disk full, I/O error: nothing more can be promised
                 self.failed = error
                 log.error("dev chain store write failed: {}", error)
+                if self.on_failure is not None:
+                    self.on_failure()  # before any caller hears of it
                 for op in batch + self._queue:
                     if op.done is not None and not op.done.done():
                         op.done.set_exception(
@@ -185,6 +167,7 @@ class Store:
                         )
                 self._queue = []
                 return
+            self._record_durable(batch)
             for op in batch:
                 if op.done is not None and not op.done.done():
                     op.done.set_result(None)
@@ -196,23 +179,37 @@ class Store:
             for op in batch:
                 if op.kind == "row":
                     conn.execute(
-                        "INSERT INTO log (seq, kind, body) VALUES (?, ?, ?)",
-                        (op.seq, op.row_kind, op.body),
+                        "INSERT INTO log (seq, kind, body, digest) VALUES (?, ?, ?, ?)",
+                        (op.seq, op.row_kind, op.body, row_digest(op.seq, op.row_kind, op.body)),
                     )
-                elif op.kind == "checkpoint":
-                    conn.execute(
-                        "INSERT OR REPLACE INTO checkpoints VALUES (?, ?)", (op.seq, op.body)
-                    )
+                    continue
+                if op.kind == "checkpoint":
                     conn.execute("DELETE FROM log WHERE seq <= ?", (op.seq,))
-                    conn.execute("DELETE FROM checkpoints WHERE seq < ?", (op.seq,))
-                else:
+                    conn.execute("DELETE FROM checkpoints WHERE seq <= ?", (op.seq,))
+                else:  # revert
                     conn.execute("DELETE FROM log WHERE seq > ?", (op.seq,))
                     conn.execute("DELETE FROM checkpoints WHERE seq >= ?", (op.seq,))
-                    conn.execute("INSERT INTO checkpoints VALUES (?, ?)", (op.seq, op.body))
+                conn.execute(
+                    "INSERT INTO checkpoints (seq, body, digest) VALUES (?, ?, ?)",
+                    (op.seq, op.body, row_digest(op.seq, CHECKPOINT, op.body)),
+                )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
+
+    def _record_durable(self, batch: list[_Op]) -> None:
+        """Follow a committed batch in the in-memory durable record."""
+        for op in batch:
+            if op.kind == "row":
+                self._rows.append((op.seq, op.row_kind, op.body))
+            elif op.kind == "checkpoint":
+                self._checkpoint = (op.seq, op.body)
+                self._rows = [row for row in self._rows if row[0] > op.seq]
+            else:  # revert: the rows after seq are gone, the reverted state is the checkpoint
+                self._checkpoint = (op.seq, op.body)
+                self._rows = []
 
     async def flush(self) -> None:
         while self._writer is not None and not self._writer.done():
@@ -220,12 +217,3 @@ class Store:
 
     def close(self) -> None:
         self._conn.close()
-
-
-def _replay(machine: DevChain, kind: str, body: str) -> None:
-    if kind == TX:
-        machine.apply(Transaction.from_dict(json.loads(body)))
-    elif kind == BLOCK:
-        machine.produce_block()
-    else:
-        raise ValueError(f"unknown log row kind {kind!r}")

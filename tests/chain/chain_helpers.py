@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,7 +17,9 @@ from chain import ChainError
 from chain.dev.accounts import genesis
 from chain.dev.machine import DevChain
 from chain.dev.params import GenesisConfig
+from chain.dev.service import DevChainService
 from chain.dev.signing import sign
+from chain.dev.store import Store
 
 ALICE = chain.dev_wallet("//Alice")  # the sudo key, and the owner of every test subnet
 BOB = chain.dev_wallet("//Bob")
@@ -122,6 +125,7 @@ class Node:
         self.args = args
         self.process: subprocess.Popen | None = None
         self.port = 0
+        self.startup_lines: list[str] = []  # what it printed up to "listening on"
 
     def start(self) -> Node:
         self.process = subprocess.Popen(
@@ -136,6 +140,7 @@ class Node:
         line = ""
         while time.monotonic() < deadline:
             line = self.process.stdout.readline()
+            self.startup_lines.append(line)
             match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
             if match:
                 self.port = int(match.group(1))
@@ -168,3 +173,31 @@ class Node:
                 self.process.wait()
         if self.process is not None and self.process.stdout is not None:
             self.process.stdout.close()
+
+
+# -- stores --------------------------------------------------------------------------------
+
+STORE_SEED = b"store tests seed, thirty-two byt"
+
+
+def store_genesis():
+    return genesis(seed=STORE_SEED)
+
+
+def opened(path) -> tuple[Store, DevChainService]:
+    """The store at `path` (created when absent) and a service over the chain it holds."""
+    store, machine = Store.open(str(path), store_genesis)
+    return store, DevChainService(machine, store)
+
+
+async def transfer(service: DevChainService, amount: int) -> dict:
+    """Bob pays Alice `amount` through the service, with Bob's next nonce."""
+    state = service.state
+    nonce = state.nonces.get(BOB.coldkey.ss58_address, 0)
+    args = {"dest": ALICE.coldkey.ss58_address, "amount": amount}
+    tx = sign(BOB.coldkey, state.genesis_hash, "transfer", args, nonce)
+    return await service.handle("submit", {"tx": tx.to_dict()})
+
+
+def stored_form(service: DevChainService) -> str:
+    return json.dumps(service.state.to_dict(), sort_keys=True)

@@ -3,40 +3,16 @@ what cannot be kept is refused or moved aside."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
 import pytest
-from chain_helpers import ALICE, BOB
+from chain_helpers import ALICE, BOB, opened, stored_form, transfer
 
 from chain import ChainError
 from chain.dev.accounts import genesis
 from chain.dev.service import DevChainService
 from chain.dev.signing import sign
 from chain.dev.store import CHECKPOINT_EVERY, Store
-
-SEED = b"store tests seed, thirty-two byt"
-
-
-def make_genesis():
-    return genesis(seed=SEED)
-
-
-def opened(path) -> tuple[Store, DevChainService]:
-    store, machine = Store.open(str(path), make_genesis)
-    return store, DevChainService(machine, store)
-
-
-async def transfer(service: DevChainService, amount: int) -> None:
-    state = service.state
-    nonce = state.nonces.get(BOB.coldkey.ss58_address, 0)
-    args = {"dest": ALICE.coldkey.ss58_address, "amount": amount}
-    tx = sign(BOB.coldkey, state.genesis_hash, "transfer", args, nonce)
-    await service.handle("submit", {"tx": tx.to_dict()})
-
-
-def stored_form(service: DevChainService) -> str:
-    return json.dumps(service.state.to_dict(), sort_keys=True)
 
 
 async def test_a_reopened_store_rebuilds_the_same_state_across_checkpoints(tmp_path):
@@ -87,7 +63,8 @@ async def test_after_a_failed_write_the_node_refuses_changes_it_cannot_keep(tmp_
     with pytest.raises(ChainError) as caught:
         await service.handle("submit", {"tx": second})
     assert caught.value.code == "StoreFailed"
-    assert machine.nonce(BOB.coldkey.ss58_address) == 1  # the second never touched the state
+    # Neither shows: the first was never committed, the second never touched the state.
+    assert service.machine.nonce(BOB.coldkey.ss58_address) == 0
     store.close()
 
 

@@ -25,6 +25,8 @@ from protocol.client import Reply, Target
 
 HONEST_SEED = 0
 OTHER_SEED = 1  # another model: what the cheating miner serves
+# The name every test neuron gives the model on the wire: a cheater claims it too.
+REQUEST_NAME = "subnet-model"
 TEMPO = 10
 VALIDATOR_STAKE_TAO = (1000, 500)
 # Subnet settings that let a test register, serve and set weights without waiting.
@@ -65,7 +67,8 @@ class Subnet:
         common = ["--netuid", str(self.netuid), "--subtensor.network", self.network]
         if role == "miner":
             common += ["--axon.ip", "127.0.0.1", "--axon.port", "0"]
-        return load_config(role, [*common, "--model", str(self.models.honest), *flags], env={})
+        common += ["--model", str(self.models.honest), "--model.request_name", REQUEST_NAME]
+        return load_config(role, [*common, *flags], env={})
 
     def uid_of(self, wallet: DevWallet) -> int:
         return self.miners.index(wallet) + len(self.validators) + 1  # uid 0 is the owner

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from loguru import logger
+from neuron_helpers import REQUEST_NAME
 
 import chain
 from inference.engine import Engine
@@ -23,7 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "inference"))
 
 from fake_openai_server import SERVED_NAME, FakeOpenAIServer, serving
 
-CHAT = {"model": "m", "messages": [{"role": "user", "content": "the river"}], "max_tokens": 8}
+CHAT = {
+    "model": REQUEST_NAME,
+    "messages": [{"role": "user", "content": "the river"}],
+    "max_tokens": 8,
+}
 
 
 def closed_port() -> int:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import torch
 from bittensor.keyfiles import Keypair
-from neuron_helpers import CountingBackend, slow
+from neuron_helpers import REQUEST_NAME, CountingBackend, slow
 
 from chain import dev_wallet
 from neurons import translate
@@ -17,8 +17,12 @@ from neurons.miner import OUT_OF_MEMORY_RETRY_AFTER_S, Miner, ServedModel, load_
 from protocol import schemas as wire
 from protocol.client import EpistulaAuth, EpistulaClient, Failure, FailureReason, Reply, Target
 
-CHAT = {"model": "m", "messages": [{"role": "user", "content": "the river"}], "max_tokens": 8}
-TEXT = {"model": "m", "prompt": "the river", "max_tokens": 8, "temperature": 0}
+CHAT = {
+    "model": REQUEST_NAME,
+    "messages": [{"role": "user", "content": "the river"}],
+    "max_tokens": 8,
+}
+TEXT = {"model": REQUEST_NAME, "prompt": "the river", "max_tokens": 8, "temperature": 0}
 
 
 def counting(holder: list):
