@@ -47,13 +47,22 @@ OUT_OF_MEMORY = "the validator ran out of memory verifying it"
 MAX_TASK_REDRAWS = 64
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """What the checker found about one answer: VERIFIED or why it failed, and how many of
+    its tokens were not exactly the sampler's choice (inference.types.Verdict.near_ties)."""
+
+    detail: str
+    near_ties: int = 0
+
+
 class Checker(Protocol):
     """What a round needs from a verifier."""
 
     def fits(self, request: GenerationRequest) -> bool: ...
 
-    def check(self, claims: Sequence[translate.Claim]) -> list[str]:
-        """For each claim, VERIFIED or the reason it failed.
+    def check(self, claims: Sequence[translate.Claim]) -> list[Judgement]:
+        """For each claim, its Judgement: VERIFIED or the reason it failed, and its near-ties.
 
         Raises `inference.types.ModelOutOfMemory` when the validator's own accelerator ran
         out of memory: none of these claims was judged.
@@ -73,12 +82,13 @@ class VerifierChecker:
     def fits(self, request: GenerationRequest) -> bool:
         return self.verifier.fits(request)
 
-    def check(self, claims: Sequence[translate.Claim]) -> list[str]:
+    def check(self, claims: Sequence[translate.Claim]) -> list[Judgement]:
         if not claims:
             return []
         verdicts = self.verifier.verify_many([claim.item for claim in claims])
         return [
-            self._reason(claim, verdict) for claim, verdict in zip(claims, verdicts, strict=True)
+            Judgement(self._reason(claim, verdict), verdict.near_ties)
+            for claim, verdict in zip(claims, verdicts, strict=True)
         ]
 
     def _reason(self, claim: translate.Claim, verdict) -> str:
@@ -121,6 +131,7 @@ class Result:
     proven_wrong: bool  # a signed answer failed verification: proof of a wrong answer
     left_out: bool = False  # not judged for a fault of the validator's: no score this round
     refusal: str | None = None  # the miner's signed reason for refusing, if it refused
+    near_ties: int = 0  # answer tokens that were not exactly the sampler's choice
 
 
 def per_miner(results: Sequence[Result]) -> list[Result]:
@@ -151,7 +162,17 @@ def per_miner(results: Sequence[Result]) -> list[Result]:
         wrong = any(r.proven_wrong for r in group)
         detail = failure or VERIFIED
         combined.append(
-            Result(uid, group[0].hotkey, outcome, detail, answered, wrong, left_out, refusal)
+            Result(
+                uid,
+                group[0].hotkey,
+                outcome,
+                detail,
+                answered,
+                wrong,
+                left_out,
+                refusal,
+                near_ties=sum(r.near_ties for r in group),
+            )
         )
     return combined
 
@@ -236,10 +257,11 @@ def screen(query: Query, reply: Reply | Failure) -> Result | translate.Claim:
 
 
 def judged(
-    query: Query, reply: Reply | StreamReply, claim: translate.Claim, verdict: str
+    query: Query, reply: Reply | StreamReply, claim: translate.Claim, judgement: Judgement
 ) -> Result:
-    """The result of an answer the checker judged (`verdict`: VERIFIED or why it failed)."""
-    return _result(query, reply, verdict, claim.completion_tokens)
+    """The result of an answer the checker judged."""
+    result = _result(query, reply, judgement.detail, claim.completion_tokens)
+    return replace(result, near_ties=judgement.near_ties)
 
 
 def unverified(query: Query, reply: Reply, claim: translate.Claim, why: str) -> Result:
@@ -281,6 +303,6 @@ def judge_round(
         for i in pending:
             screened[i] = unverified(queries[i], replies[i], screened[i], OUT_OF_MEMORY)
         return screened
-    for i, verdict in zip(pending, verdicts, strict=True):
-        screened[i] = judged(queries[i], replies[i], screened[i], verdict)
+    for i, judgement in zip(pending, verdicts, strict=True):
+        screened[i] = judged(queries[i], replies[i], screened[i], judgement)
     return screened

@@ -163,6 +163,8 @@ class ValidatorConfig:
     speed_weight: float
     reference_tps: float
     reset_on_failure: bool
+    near_tie_share: float
+    near_tie_window: int
     state_path: str | None
     task_secret: str | None
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.api import network_problem
+from inference.types import VerifyConfig
 from neurons.rewards import DEFAULT_SPEED_WEIGHT, MAX_SPEED_WEIGHT
 from protocol.connections import (
     DEFAULT_BODY_TIMEOUT_S,
@@ -490,6 +491,24 @@ OPTIONS: tuple[Option, ...] = (
         "a signed answer that fails verification (proof of a wrong answer) resets that miner's "
         "score to zero; timeouts and refusals only earn a zero reward",
         roles=V,
+    ),
+    Option(
+        "validator.near_tie_share",
+        float,
+        VerifyConfig.near_tie_share,
+        "a miner whose answers' tokens were not exactly the sampler's choice (near-ties, within "
+        "the verifier's margin) more often than this over its last near_tie_window tokens earns "
+        "nothing until its share falls back (no reset: that is for proof)",
+        V,
+        _fraction,
+    ),
+    Option(
+        "validator.near_tie_window",
+        int,
+        VerifyConfig.near_tie_window,
+        "tokens over which each miner's near-tie share is measured",
+        V,
+        _positive,
     ),
     Option(
         "validator.state_path",

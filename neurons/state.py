@@ -57,6 +57,8 @@ class ValidatorState:
     hotkey: str  # the validator's own hotkey: a state file is one validator's
     task_secret: str  # hex; mixed into task seeds, kept so a restart stays unpredictable
     scores: dict[str, Any] = field(default_factory=dict)
+    # neurons.near_ties.NearTieWindow.to_dict: each hotkey's recent tokens and near-ties.
+    near_ties: dict[str, Any] = field(default_factory=dict)
     last_weight_block: int = 0
     round: int = 0
     version: int = STATE_VERSION
@@ -72,11 +74,15 @@ class ValidatorState:
         scores = data["scores"]
         if not isinstance(scores, dict):
             raise ValueError(f"field 'scores' must be an object, got {type(scores).__name__}")
+        near_ties = data.get("near_ties", {})  # absent from files saved before it existed
+        if not isinstance(near_ties, dict):
+            raise ValueError(f"field 'near_ties' must be an object, got {type(near_ties).__name__}")
         return ValidatorState(
             netuid=_whole_number(data, "netuid"),
             hotkey=_text(data, "hotkey"),
             task_secret=_text(data, "task_secret"),
             scores=scores,
+            near_ties=near_ties,
             last_weight_block=_whole_number(data, "last_weight_block"),
             round=_whole_number(data, "round"),
         )

@@ -64,7 +64,8 @@ from neurons.config import VALIDATOR, Config, ConfigError, load_config
 from neurons.gateway.app import GatewayPortInUse, GatewayServer, open_gateway
 from neurons.gateway.store import StoreError
 from neurons.metrics import ValidatorMetrics
-from neurons.rewards import round_rewards
+from neurons.near_ties import NearTieWindow, near_tie_detail
+from neurons.rewards import Outcome, round_rewards
 from neurons.standing import permit_problem, standing_problems
 from neurons.state import (
     StateError,
@@ -108,6 +109,9 @@ class Validator(Neuron):
         self.state_path = config.state_path()
         self.state: ValidatorState | None = None
         self.scores = MovingAverageScores(0, config.validator.alpha)
+        self.near_ties = NearTieWindow(
+            config.validator.near_tie_window, config.validator.near_tie_share
+        )
         self.hyperparameters: Hyperparameters | None = None
         self.permit: bool | None = None  # as of the last sync
         self.model_name = config.model.wire_name
@@ -130,9 +134,12 @@ class Validator(Neuron):
             raise StartupError(str(exc)) from exc
         secret = self.config.validator.task_secret
         scores = None
-        if state is not None and state.scores:
+        if state is not None and (state.scores or state.near_ties):
             try:
-                scores = MovingAverageScores.from_dict(state.scores)
+                scores = MovingAverageScores.from_dict(state.scores) if state.scores else None
+                self.near_ties = NearTieWindow.from_dict(
+                    state.near_ties, self.near_ties.window, self.near_ties.ceiling
+                )
             except Exception as exc:  # any damage at all: the file goes aside, never the start
                 aside = move_aside(self.state_path)
                 self.log.warning(
@@ -161,7 +168,9 @@ class Validator(Neuron):
     def save(self) -> None:
         if self.state is None:
             return  # never write before the saved state was read
-        self.state = replace(self.state, scores=self.scores.to_dict())
+        self.state = replace(
+            self.state, scores=self.scores.to_dict(), near_ties=self.near_ties.to_dict()
+        )
         save_state(self.state_path, self.state)
 
     # -- chain ----------------------------------------------------------------------------
@@ -170,6 +179,7 @@ class Validator(Neuron):
         """Follow the metagraph, and set weights when due: weights keep to the block schedule
         even while a long round is in flight."""
         self.scores.sync_hotkeys(list(metagraph.hotkeys))
+        self.near_ties.keep_only(metagraph.hotkeys)
         self.hyperparameters = await self.chain.hyperparameters(self.netuid)
         self._follow_permit(metagraph)
         if self.state is not None and await self.maybe_set_weights(metagraph.block):
@@ -287,7 +297,7 @@ class Validator(Neuron):
             batch_size=self.config.validator.verify_batch,
             executor=self.verifier_thread,
         )
-        results = checking.per_miner(answers.results)
+        results = [self._watch_near_ties(r) for r in checking.per_miner(answers.results)]
         scored = [r for r in results if not r.left_out]
         rewards = round_rewards(
             {r.uid: r.outcome for r in scored},
@@ -358,9 +368,27 @@ class Validator(Neuron):
     def fold_organic(self, result: checking.Result) -> None:
         """An organic answer the gateway verified. Proven wrong, it counts exactly as a failed
         round does (a zero reward, and the reset); verified, it changes no score: organic
-        traffic follows routing, so it is no fair sample of the miners' speed."""
+        traffic follows routing, so it is no fair sample of the miners' speed. Its near-ties
+        count in the miner's window like a synthetic answer's."""
+        self._record_near_ties(result)
         if result.proven_wrong:
             self._fold([result], {result.uid: 0.0})
+
+    def _record_near_ties(self, result: checking.Result) -> None:
+        if result.answered and not result.left_out:
+            self.near_ties.record(result.hotkey, result.outcome.completion_tokens, result.near_ties)
+
+    def _watch_near_ties(self, result: checking.Result) -> checking.Result:
+        """Count a judged answer's near-ties; a verified answer of a miner whose window is over
+        the ceiling earns nothing (neurons/near_ties.py), and its score is not reset."""
+        self._record_near_ties(result)
+        if not (result.outcome.verified and self.near_ties.flagged(result.hotkey)):
+            return result
+        detail = near_tie_detail(self.near_ties, result.hotkey)
+        self.log.warning("uid {}: {}", result.uid, detail)
+        return replace(
+            result, outcome=Outcome(False, result.outcome.completion_tokens), detail=detail
+        )
 
     def _log_refusals(self, report: RoundReport) -> None:
         """One line per reason miners gave for refusing this round, with the miners' own

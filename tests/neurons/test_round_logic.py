@@ -10,7 +10,7 @@ from neuron_helpers import completion_reply, proven_choice
 
 from inference.types import GenerationRequest, ModelOutOfMemory, Usage, Verdict, VerifyItem
 from neurons import checking, translate
-from neurons.checking import VERIFIED, Result, judge_round, per_miner
+from neurons.checking import VERIFIED, Judgement, Result, judge_round, per_miner
 from neurons.rewards import Outcome
 from neurons.rounds import rotating_sample, weights_due
 from protocol import schemas as wire
@@ -69,7 +69,7 @@ class PassAll:
 
     def check(self, claims):
         self.claims.extend(claims)
-        return [VERIFIED] * len(claims)
+        return [Judgement(VERIFIED)] * len(claims)
 
 
 def test_a_failed_call_scores_zero_without_reaching_the_verifier():
@@ -125,7 +125,10 @@ def test_a_malformed_answer_fails_alone_in_the_checkers_single_verify_many_call(
     checker = checking.VerifierChecker(verifier)
     checker.decode = decode
     reasons = checker.check([claim("abc"), claim("abc")])
-    assert reasons == ["malformed: token id 999 is outside the vocabulary", VERIFIED]
+    assert [r.detail for r in reasons] == [
+        "malformed: token id 999 is outside the vocabulary",
+        VERIFIED,
+    ]
     assert verifier.calls == [2]
 
 

@@ -16,7 +16,7 @@ from neuron_helpers import completion_reply, proven_choice
 
 from inference.types import GenerationRequest, ModelOutOfMemory
 from neurons import checking
-from neurons.checking import VERIFIED, Query
+from neurons.checking import VERIFIED, Judgement, Query
 from neurons.verifying import query_and_verify
 from protocol import schemas as wire
 from protocol.client import Failure, FailureReason, Reply, Target
@@ -83,7 +83,7 @@ class RecordingChecker:
             if self.before_check is not None:
                 self.before_check(len(self.batches))
             self.batches.append(len(claims))
-            return [VERIFIED] * len(claims)
+            return [Judgement(VERIFIED)] * len(claims)
         finally:
             with self.lock:
                 self.active -= 1
