@@ -3,7 +3,9 @@
 A client that abandons its request, streaming or not, frees its admission slot and its
 engine sequence at once (a non-streaming one used to hold both until the model finished); a
 request naming a model the miner does not serve is 404 in OpenAI's error shape (any name used
-to be answered by whatever model the miner had).
+to be answered by whatever model the miner had); a seed the subnet's sampler does not take is
+422 (it used to be a 500 with a traceback), and a temperature below its floor is greedy (1e-38
+used to sample nonsense).
 """
 
 from __future__ import annotations
@@ -125,3 +127,38 @@ async def test_the_request_name_defaults_to_the_model_option(subnet):
     config = subnet.config("miner", "--model.request_name", "")
     assert config.model.wire_name == str(subnet.models.honest)
     assert miner.model.name == REQUEST_NAME
+
+
+@pytest.mark.parametrize(
+    ("seed", "status"), [(2**63, 422), (2**64 + 5, 422), (-1, 422), (2**63 - 1, 200)]
+)
+async def test_a_seed_outside_the_sampler_s_range_is_422_and_never_reaches_the_model(
+    subnet, seed, status
+):
+    backends: list[CountingBackend] = []
+
+    def counting(served: ServedModel) -> ServedModel:
+        backends.append(CountingBackend(served.backend))
+        return ServedModel(backends[0], served.name, served.decode, served.busy)
+
+    miner = await subnet.start_miner(subnet.miners[0], wrap=counting)
+    url = f"http://127.0.0.1:{miner.port}{translate.TEXT_PATH}"
+    body = {"model": REQUEST_NAME, "prompt": "hi", "max_tokens": 2, "temperature": 0.8}
+    async with httpx.AsyncClient(auth=EpistulaAuth(subnet.validators[0].hotkey, miner.hotkey)) as h:
+        response = await h.post(url, json={**body, "seed": seed}, timeout=20)
+    assert response.status_code == status, response.text
+    if status == 422:
+        assert "seed" in response.text and str(2**63 - 1) in response.text
+        assert "Traceback" not in response.text
+    assert backends[0].calls == (1 if status == 200 else 0)
+
+
+async def test_a_temperature_below_the_floor_is_answered_greedily(subnet):
+    miner = await subnet.start_miner(subnet.miners[0])
+    url = f"http://127.0.0.1:{miner.port}{translate.TEXT_PATH}"
+    body = {"model": REQUEST_NAME, "prompt": "the river", "max_tokens": 8, "seed": 3}
+    async with httpx.AsyncClient(auth=EpistulaAuth(subnet.validators[0].hotkey, miner.hotkey)) as h:
+        tiny = await h.post(url, json={**body, "temperature": 1e-38}, timeout=20)
+        greedy = await h.post(url, json={**body, "temperature": 0}, timeout=20)
+    assert tiny.status_code == greedy.status_code == 200
+    assert tiny.json()["choices"][0]["token_ids"] == greedy.json()["choices"][0]["token_ids"]
