@@ -15,8 +15,9 @@ temperature and top_p, its seed, and the position (the index of the token in the
    are kept or dropped together, whatever a sort does with them). top_p 1 keeps every token.
 4. Noise: every token id gets a Gumbel draw ``g = -log(-log(u))`` whose uniform ``u`` is a
    counter-based hash of (seed, position, token id): ``noise_key`` mixes seed and position
-   into 64 bits with splitmix64, and ``mix32`` (Wellons' lowbias32, done in 16-bit halves so
-   that no int64 product overflows) hashes the token id under the key's two 32-bit halves.
+   into 64 bits with splitmix64, and ``mix32`` (a 32-bit mixer of Wellons' hash prospector,
+   whose multipliers keep every int64 product below 2**63) hashes the token id under the key's
+   two 32-bit halves: ``mix32(mix32(id ^ low) ^ high)``.
    The top ``UNIFORM_BITS`` bits of the hash plus one half, over ``2**UNIFORM_BITS``, are an
    exact float32 in (0, 1). Nothing depends on the vocabulary's size, the batch, the device,
    the thread count or a random generator's state, so a token's noise is the same wherever it
@@ -51,13 +52,13 @@ __all__ = ["GREEDY_TEMPERATURE", "MAX_SEED", "choose", "gumbel_noise", "noise_ke
 UNIFORM_BITS = 23
 _MASK32 = 0xFFFFFFFF
 _MASK64 = 0xFFFFFFFFFFFFFFFF
-_LOW16 = 0xFFFF
-# splitmix64 (Steele, Lea and Flood) and lowbias32 (Wellons): published constants.
+# splitmix64 (Steele, Lea and Flood) and the 32-bit mixer [16 21f0aaad 15 735a2d97 15] of
+# Wellons' hash prospector: published constants.
 _GOLDEN64 = 0x9E3779B97F4A7C15
 _SPLITMIX_MUL1 = 0xBF58476D1CE4E5B9
 _SPLITMIX_MUL2 = 0x94D049BB133111EB
-_MIX32_MUL1 = 0x7FEB352D
-_MIX32_MUL2 = 0x846CA68B
+_MIX32_MUL1 = 0x21F0AAAD
+_MIX32_MUL2 = 0x735A2D97
 
 
 def splitmix64(x: int) -> int:
@@ -77,21 +78,15 @@ def noise_key(seed: int, position: int) -> int:
     return splitmix64(splitmix64(seed) ^ position)
 
 
-def _mul32(x: torch.Tensor, constant: int) -> torch.Tensor:
-    """``x * constant mod 2**32`` for int64 ``x`` in [0, 2**32), without int64 overflow: the
-    constant is split in 16-bit halves so that every product stays below 2**48."""
-    low = x * (constant & _LOW16)
-    high = ((x * (constant >> 16)) & _LOW16) << 16
-    return (low + high) & _MASK32
-
-
 def mix32(x: torch.Tensor) -> torch.Tensor:
-    """lowbias32 on int64 tensors holding 32-bit values (all shifts are of non-negatives)."""
+    """Wellons' 32-bit mixer on int64 tensors holding 32-bit values. Both multipliers are below
+    2**31, so no product of a 32-bit value reaches 2**63: int64 arithmetic never overflows,
+    and every shift is of a non-negative value, on every device."""
     x = x ^ (x >> 16)
-    x = _mul32(x, _MIX32_MUL1)
+    x = (x * _MIX32_MUL1) & _MASK32
     x = x ^ (x >> 15)
-    x = _mul32(x, _MIX32_MUL2)
-    return x ^ (x >> 16)
+    x = (x * _MIX32_MUL2) & _MASK32
+    return x ^ (x >> 15)
 
 
 def token_hashes(keys: Sequence[int], token_ids: torch.Tensor) -> torch.Tensor:
@@ -181,11 +176,11 @@ def sampler_scores(
 
 @dataclass(frozen=True)
 class SamplerEvidence:
-    """What the verifier's logits say about each completion token under the sampler.
+    """What the verifier's logits say about each token under the sampler, one entry per row.
 
     ``choice``: the sampler's token on these logits. ``gap``: how far (nats of logits) the
     token's score is below the best score among the tokens kept under every perturbation
-    (0 when it is the best; for greedy requests, the best logit minus the token's).
+    (0 when it is the best; for greedy rows, the best logit minus the token's).
     ``possible``: whether the token is kept under some perturbation (always, for greedy).
     """
 
@@ -194,60 +189,82 @@ class SamplerEvidence:
     possible: list[bool]
 
 
+@dataclass(frozen=True)
+class SamplerRow:
+    """The sampler's parameters at one position: ``seed`` None only for greedy rows."""
+
+    temperature: float
+    top_p: float
+    seed: int | None
+    position: int
+
+
+def completion_rows(temperature: float, top_p: float, seed: int | None, n: int) -> list[SamplerRow]:
+    """The rows of one completion of ``n`` tokens (positions 0..n-1)."""
+    return [SamplerRow(temperature, top_p, seed, position) for position in range(n)]
+
+
 def sampler_evidence(
-    logits: torch.Tensor,
-    tokens: torch.Tensor,
-    temperature: float,
-    top_p: float,
-    seed: int | None,
-    slack: float,
+    logits: torch.Tensor, tokens: torch.Tensor, rows: Sequence[SamplerRow], slack: float
 ) -> SamplerEvidence:
-    """Per position of one completion (``logits`` [n, vocab], ``tokens`` [n], positions 0..n-1),
-    the sampler's choice and how far the given tokens are from it (module docstring)."""
+    """For each row of ``logits`` [rows, vocab] and its token, the sampler's choice and how far
+    the token is from it (module docstring); rows of several completions go in one call."""
     logits = logits.float()
-    n = len(tokens)
-    if is_greedy(temperature):
-        best = logits.max(dim=-1)
-        gap = best.values - logits.gather(-1, tokens[:, None]).squeeze(-1)
-        return SamplerEvidence(best.indices.tolist(), gap.tolist(), [True] * n)
-    if seed is None:
-        raise ValueError("a sampled completion is verified against its seed: give the seed")
-    keys = [noise_key(seed, position) for position in range(n)]
-    scaled = logits / temperature
+    device = logits.device
+    chosen_logit = logits.gather(-1, tokens[:, None]).squeeze(-1)
+    best = logits.max(dim=-1)
+    choice, gap = best.indices.clone(), best.values - chosen_logit
+    possible = torch.ones(len(rows), dtype=torch.bool, device=device)
+    sampled = [i for i, row in enumerate(rows) if not is_greedy(row.temperature)]
+    if sampled:
+        if any(rows[i].seed is None for i in sampled):
+            raise ValueError("a sampled completion is verified against its seed: give the seed")
+        index = torch.tensor(sampled, device=device)
+        temperature = torch.tensor([rows[i].temperature for i in sampled], device=device)
+        top_p = torch.tensor([rows[i].top_p for i in sampled], device=device)
+        keys = [noise_key(rows[i].seed, rows[i].position) for i in sampled]
+        found = _sampled_evidence(logits[index], tokens[index], temperature, top_p, keys, slack)
+        choice[index], gap[index], possible[index] = found
+    return SamplerEvidence(choice.tolist(), gap.tolist(), possible.tolist())
+
+
+def _sampled_evidence(logits, tokens, temperature, top_p, keys, slack):
+    scaled = logits / temperature[:, None]
     scores = scaled + gumbel_noise(keys, logits.shape[-1], logits.device)
     chosen = scores.gather(-1, tokens[:, None]).squeeze(-1)
-    if top_p >= 1:
+    narrowed = top_p < 1
+    if not bool(narrowed.any()):
         best = scores.max(dim=-1)
-        gap = (best.values - chosen) * temperature
-        return SamplerEvidence(best.indices.tolist(), gap.tolist(), [True] * n)
-    exact = scores.masked_fill(~nucleus(scaled, torch.full((n,), top_p)), float("-inf"))
-    noise = slack / temperature  # in units of the scaled logits
+        return best.indices, (best.values - chosen) * temperature, torch.ones_like(narrowed)
+    exact = scores.masked_fill(~nucleus(scaled, top_p), float("-inf"))
+    noise = slack / temperature  # per row, in units of the scaled logits
     certain = _kept_under_every(scaled, top_p, noise)
     best = scores.masked_fill(~certain, float("-inf")).max(dim=-1).values
     # No token is certainly kept (near-ties at the top with a small top_p): nothing to beat.
     gap = torch.where(torch.isfinite(best), (best - chosen) * temperature, torch.zeros_like(best))
-    possible = _most_mass_above(scaled, tokens, noise) < top_p
-    return SamplerEvidence(exact.argmax(dim=-1).tolist(), gap.tolist(), possible.tolist())
+    possible = _least_mass_above(scaled, tokens, noise) < top_p
+    return exact.argmax(dim=-1), gap, possible
 
 
-def _most_mass_above(scaled: torch.Tensor, tokens: torch.Tensor, noise: float) -> torch.Tensor:
+def _least_mass_above(scaled: torch.Tensor, tokens: torch.Tensor, noise: torch.Tensor):
     """Per row, the least probability ranked above ``tokens[row]`` that scaled logits within
-    ``noise`` of these can give: lower every token above it by ``noise`` and raise the rest.
-    The token is kept under some perturbation exactly when this is below top_p."""
+    ``noise[row]`` of these can give: lower every token above it by the noise and raise the
+    rest. The token is kept under some perturbation exactly when this is below top_p."""
     chosen = scaled.gather(-1, tokens[:, None])
     probs = torch.softmax(scaled, dim=-1)
     above = scaled > chosen
-    clearly_above = scaled > chosen + 2 * noise
-    lowered, raised = torch.exp(torch.tensor(-noise)), torch.exp(torch.tensor(noise))
+    clearly_above = scaled > chosen + 2 * noise[:, None]
+    lowered, raised = torch.exp(-noise), torch.exp(noise)
     total = (probs * above).sum(-1) * lowered + (probs * ~above).sum(-1) * raised
     return (probs * clearly_above).sum(-1) * lowered / total
 
 
-def _kept_under_every(scaled: torch.Tensor, top_p: float, noise: float) -> torch.Tensor:
-    """[n, vocab] bool: tokens the nucleus keeps under every perturbation within ``noise``.
+def _kept_under_every(scaled: torch.Tensor, top_p: torch.Tensor, noise: torch.Tensor):
+    """[rows, vocab] bool: tokens the nucleus keeps under every perturbation within the row's
+    ``noise`` (top_p 1 keeps them all).
 
-    The worst case for a token raises every other token by ``noise`` and lowers it: the
-    tokens then above it are those within ``2 * noise`` below it or higher (a prefix of the
+    The worst case for a token raises every other token by the noise and lowers it: the
+    tokens then above it are those within twice the noise below it or higher (a prefix of the
     sorted logits), their mass grows by e^noise and the rest shrinks by e^-noise.
     """
     probs = torch.softmax(scaled, dim=-1)
@@ -258,14 +275,14 @@ def _kept_under_every(scaled: torch.Tensor, top_p: float, noise: float) -> torch
     )
     # For each token, how many tokens score above (its score - 2 * noise); itself included
     # when noise > 0, so take its own probability back out.
-    threshold = sorted_scaled - 2 * noise
+    threshold = sorted_scaled - 2 * noise[:, None]
     count = torch.searchsorted(-sorted_scaled.contiguous(), -threshold.contiguous(), side="left")
     above = cumulative.gather(-1, count) - torch.where(
         torch.arange(scaled.shape[-1], device=scaled.device)[None, :] < count,
         sorted_probs,
         torch.zeros_like(sorted_probs),
     )
-    grown = above * torch.exp(torch.tensor(noise))
-    worst = grown / (grown + (1 - above) * torch.exp(torch.tensor(-noise)))
-    certain_sorted = worst < top_p
+    grown = above * torch.exp(noise)[:, None]
+    worst = grown / (grown + (1 - above) * torch.exp(-noise)[:, None])
+    certain_sorted = (worst < top_p[:, None]) | (top_p[:, None] >= 1)
     return torch.zeros_like(certain_sorted).scatter(-1, order, certain_sorted)

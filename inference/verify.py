@@ -41,7 +41,13 @@ from inference.loading import (
 )
 from inference.memory import OutOfMemoryError, first_line, release_memory
 from inference.prompts import Limits, prepare
-from inference.sampler import log_probs, ranks, sampler_evidence
+from inference.sampler import (
+    SamplerEvidence,
+    completion_rows,
+    log_probs,
+    ranks,
+    sampler_evidence,
+)
 from inference.types import (
     FINISH_REASONS,
     GenerationRequest,
@@ -207,10 +213,27 @@ class Verifier:
         self, items: Sequence[VerifyItem], prompts: list[list[int]], chunk: list[int]
     ) -> dict[int, Evidence]:
         logits = self._completion_logits([items[i] for i in chunk], [prompts[i] for i in chunk])
-        return {
-            i: self._evidence(items[i], item_logits)
-            for i, item_logits in zip(chunk, logits, strict=True)
-        }
+        # The sampler is re-derived for every position of the pass at once.
+        rows = [
+            row
+            for i in chunk
+            for row in completion_rows(
+                items[i].request.temperature,
+                items[i].request.top_p,
+                items[i].request.seed,
+                len(items[i].token_ids),
+            )
+        ]
+        tokens = torch.tensor(
+            [t for i in chunk for t in items[i].token_ids], device=logits[0].device
+        )
+        sampler = sampler_evidence(torch.cat(logits), tokens, rows, self.config.nucleus_slack)
+        found, start = {}, 0
+        for i, item_logits in zip(chunk, logits, strict=True):
+            end = start + len(item_logits)
+            found[i] = self._evidence(items[i], item_logits, tokens[start:end], sampler, start)
+            start = end
+        return found
 
     def _decode(self, ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
@@ -296,18 +319,16 @@ class Verifier:
         ).logits
         return [logits[r, logits.shape[1] - len(item.token_ids) :] for r, item in enumerate(items)]
 
-    def _evidence(self, item: VerifyItem, logits: torch.Tensor) -> Evidence:
-        tokens = torch.tensor(list(item.token_ids), device=logits.device)
+    def _evidence(
+        self,
+        item: VerifyItem,
+        logits: torch.Tensor,
+        tokens: torch.Tensor,
+        sampler: SamplerEvidence,
+        start: int,
+    ) -> Evidence:
         lp = log_probs(logits)
-        request = item.request
-        sampler = sampler_evidence(
-            logits,
-            tokens,
-            request.temperature,
-            request.top_p,
-            request.seed,
-            self.config.nucleus_slack,
-        )
+        end = start + len(tokens)
         alternatives = None
         if item.top_logprobs is not None:
             alternatives = [
@@ -317,9 +338,9 @@ class Verifier:
         return Evidence(
             logprobs=lp.gather(-1, tokens[:, None]).squeeze(-1).tolist(),
             ranks=ranks(lp, tokens).tolist(),
-            choice_ids=sampler.choice,
-            gaps=sampler.gap,
-            possible=sampler.possible,
+            choice_ids=sampler.choice[start:end],
+            gaps=sampler.gap[start:end],
+            possible=sampler.possible[start:end],
             alternative_logprobs=alternatives,
         )
 

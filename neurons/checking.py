@@ -224,8 +224,19 @@ def build_queries(
     return queries
 
 
-async def send_query(client: EpistulaClient, query: Query, timeout_s: float) -> Reply | Failure:
-    """One query under its own deadline; a failure comes back as a Failure, never raised."""
+async def send_query(
+    client: EpistulaClient, query: Query, timeout_s: float
+) -> Reply | StreamReply | Failure:
+    """One query under its own deadline (a stream for a streamed task, as a user's would be);
+    a failure comes back as a Failure, never raised."""
+    if query.body.stream:
+        return await client.stream(
+            query.target,
+            query.path,
+            query.body,
+            chunk_model=wire.ChatCompletionChunk if query.is_chat else wire.Completion,
+            timeout_s=timeout_s,
+        )
     return await client.call(
         query.target,
         query.path,
@@ -237,13 +248,14 @@ async def send_query(client: EpistulaClient, query: Query, timeout_s: float) -> 
 
 async def send_queries(
     client: EpistulaClient, queries: Sequence[Query], timeout_s: float
-) -> list[Reply | Failure]:
+) -> list[Reply | StreamReply | Failure]:
     """Every query at once, each under its own deadline: a dead miner cannot stall the round."""
     return list(await asyncio.gather(*(send_query(client, q, timeout_s) for q in queries)))
 
 
-def screen(query: Query, reply: Reply | Failure) -> Result | translate.Claim:
-    """The result of a call that brought nothing to verify, or the claim its answer makes."""
+def screen(query: Query, reply: Reply | StreamReply | Failure) -> Result | translate.Claim:
+    """The result of a call that brought nothing to verify, or the claim its answer makes
+    (a stream's claim is what its chunks add up to)."""
     if isinstance(reply, Failure):
         if reply.refusal is not None and reply.error is not None:
             result = _result(query, reply, f"{reply.refusal}: {reply.error.message}")
@@ -251,7 +263,10 @@ def screen(query: Query, reply: Reply | Failure) -> Result | translate.Claim:
         status = f" {reply.status}" if reply.status is not None else ""
         return _result(query, reply, f"{reply.reason.value}{status}")
     try:
-        return translate.claim_of(query.request, reply.parsed)
+        parsed = (
+            translate.assembled(reply.chunks) if isinstance(reply, StreamReply) else reply.parsed
+        )
+        return translate.claim_of(query.request, parsed)
     except translate.MissingProof as exc:
         return _result(query, reply, f"no_proof: {exc}")
 
@@ -289,7 +304,9 @@ def _result(
 
 
 def judge_round(
-    queries: Sequence[Query], replies: Sequence[Reply | Failure], checker: Checker
+    queries: Sequence[Query],
+    replies: Sequence[Reply | StreamReply | Failure],
+    checker: Checker,
 ) -> list[Result]:
     """Outcomes of replies all in hand: failures as they are, answers verified in one batch.
 

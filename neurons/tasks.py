@@ -40,6 +40,9 @@ TOP_PS = (None, None, 0.8, 0.9, 0.95)
 # and chats with and without a system prompt, are common in what users send.
 CHAT_SHARE = 0.5
 SYSTEM_MESSAGE_SHARE = 0.6
+# Share of tasks asked as a stream: users stream often (chat front-ends always do), so a miner
+# must not be able to tell organic traffic by its streaming.
+STREAM_SHARE = 0.4
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,13 @@ class Task:
     messages: tuple[dict[str, str], ...] = ()
     prompt: str = ""
     top_p: float | None = None
+    stream: bool = False
 
     def body(self, model: str) -> dict[str, Any]:
         """The JSON body: ordinary OpenAI fields only."""
         body: dict[str, Any] = {"model": model, "max_tokens": self.max_tokens}
+        if self.stream:
+            body["stream"] = True
         if self.kind == CHAT:
             body["messages"] = [dict(message) for message in self.messages]
         else:
@@ -121,7 +127,15 @@ def make_task(rng: random.Random, max_tokens: int, source: TaskSource = SYNTHETI
     temperature = rng.choice(TEMPERATURES)
     top_p = rng.choice(TOP_PS) if temperature != 0 else None
     seed = rng.randint(0, MAX_SEED)
-    return replace(prompt, max_tokens=requested, temperature=temperature, top_p=top_p, seed=seed)
+    stream = rng.random() < STREAM_SHARE
+    return replace(
+        prompt,
+        max_tokens=requested,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        stream=stream,
+    )
 
 
 def make_tasks(

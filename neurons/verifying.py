@@ -38,7 +38,7 @@ from neurons.checking import (
     send_query,
     unverified,
 )
-from protocol.client import EpistulaClient, Reply
+from protocol.client import EpistulaClient, Reply, StreamReply
 
 # What to change when verification runs out of GPU memory (the validator's own fault).
 VERIFY_MEMORY_ADVICE = (
@@ -103,7 +103,7 @@ class _Busy:
 @dataclass(frozen=True)
 class _Arrival:
     index: int
-    reply: Reply
+    reply: Reply | StreamReply
     claim: translate.Claim
 
 

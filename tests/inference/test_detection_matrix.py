@@ -32,7 +32,7 @@ import torch
 from detection_cheats import EOS
 
 from inference.loading import load_model
-from inference.sampler import sampler_evidence
+from inference.sampler import completion_rows, sampler_evidence
 from inference.types import VerifyConfig
 
 # torch warns that dynamic int8 quantisation (the cheat) is deprecated in favour of torchao.
@@ -158,10 +158,8 @@ def test_stopping_wherever_the_margin_tolerates_saves_few_tokens(matrix):
     saved = total = 0
     for item, lp in zip(items, matrix.verifier.completion_logprobs(items), strict=True):
         request, n = item.request, len(item.token_ids)
-        ev = sampler_evidence(
-            lp, torch.full((n,), EOS), request.temperature, request.top_p, request.seed,
-            PRODUCTION.nucleus_slack,
-        )  # fmt: skip
+        rows = completion_rows(request.temperature, request.top_p, request.seed, n)
+        ev = sampler_evidence(lp, torch.full((n,), EOS), rows, PRODUCTION.nucleus_slack)
         stop = next(
             (
                 i

@@ -14,6 +14,7 @@ from inference.sampler import (
     MAX_SEED,
     UNIFORM_BITS,
     choose,
+    completion_rows,
     gumbel_noise,
     mix32,
     noise_key,
@@ -31,12 +32,12 @@ MAX_SIGMAS = 4.5
 
 
 def mix32_reference(x: int) -> int:
-    """lowbias32 on plain Python integers: what inference.sampler.mix32 must equal."""
+    """The mixer on plain Python integers: what inference.sampler.mix32 must equal."""
     x ^= x >> 16
-    x = (x * 0x7FEB352D) & MASK32
+    x = (x * 0x21F0AAAD) & MASK32
     x ^= x >> 15
-    x = (x * 0x846CA68B) & MASK32
-    return x ^ (x >> 16)
+    x = (x * 0x735A2D97) & MASK32
+    return x ^ (x >> 15)
 
 
 def noise_reference(seed: int, position: int, token_id: int) -> float:
@@ -178,7 +179,7 @@ def test_tied_tokens_at_the_nucleus_edge_are_kept_together():
 def test_the_sampler_s_own_tokens_have_no_gap():
     logits = torch.randn(30, 262, generator=torch.Generator().manual_seed(5)) * 3
     tokens = [choose(logits[i : i + 1], [0.7], [0.9], [123], [i])[0] for i in range(30)]
-    ev = sampler_evidence(logits, torch.tensor(tokens), 0.7, 0.9, 123, slack=0.2)
+    ev = sampler_evidence(logits, torch.tensor(tokens), completion_rows(0.7, 0.9, 123, 30), 0.2)
     assert ev.choice == tokens
     assert max(ev.gap) == 0.0
     assert all(ev.possible)
@@ -187,19 +188,39 @@ def test_the_sampler_s_own_tokens_have_no_gap():
 def test_another_token_has_a_gap_in_nats_of_logits():
     logits = torch.zeros(1, 100)
     logits[0, 0], logits[0, 1] = 3.0, 1.0
-    ev = sampler_evidence(logits, torch.tensor([1]), 0.0, 1.0, None, slack=0.0)
+    ev = sampler_evidence(logits, torch.tensor([1]), completion_rows(0.0, 1.0, None, 1), 0.0)
     assert ev.choice == [0]
     assert ev.gap == [pytest.approx(2.0)]
 
 
 def test_a_token_outside_every_nearby_nucleus_is_not_possible():
     logits = torch.tensor([[5.0, 4.9, -5.0, -6.0]])
-    ev = sampler_evidence(logits, torch.tensor([3]), 1.0, 0.9, 1, slack=0.1)
+    ev = sampler_evidence(logits, torch.tensor([3]), completion_rows(1.0, 0.9, 1, 1), 0.1)
     assert ev.possible == [False]
-    near = sampler_evidence(logits, torch.tensor([1]), 1.0, 0.5, 1, slack=0.1)
+    near = sampler_evidence(logits, torch.tensor([1]), completion_rows(1.0, 0.5, 1, 1), 0.1)
     assert near.possible == [True]  # within the slack of the nucleus edge
 
 
 def test_sampled_evidence_needs_the_seed():
     with pytest.raises(ValueError, match="seed"):
-        sampler_evidence(torch.zeros(1, 5), torch.tensor([0]), 0.8, 1.0, None, slack=0.1)
+        sampler_evidence(
+            torch.zeros(1, 5), torch.tensor([0]), completion_rows(0.8, 1.0, None, 1), 0.1
+        )
+
+
+def test_rows_of_several_completions_give_the_evidence_of_each_alone():
+    logits = torch.randn(12, 262, generator=torch.Generator().manual_seed(8)) * 3
+    tokens = torch.randint(0, 262, (12,), generator=torch.Generator().manual_seed(9))
+    parts = [(0.0, 1.0, None, 3), (0.8, 0.9, 5, 4), (1.0, 1.0, 6, 5)]
+    rows = [row for part in parts for row in completion_rows(*part)]
+    together = sampler_evidence(logits, tokens, rows, 0.15)
+    start, alone = 0, []
+    for part in parts:
+        n = part[3]
+        ev = sampler_evidence(logits[start : start + n], tokens[start : start + n],
+                              completion_rows(*part), 0.15)  # fmt: skip
+        alone.append(ev)
+        start += n
+    assert together.choice == [c for ev in alone for c in ev.choice]
+    assert together.possible == [p for ev in alone for p in ev.possible]
+    assert together.gap == pytest.approx([g for ev in alone for g in ev.gap], abs=1e-5)

@@ -12,8 +12,8 @@ from neurons.tasks import CHAT, TEXT, Task, make_task, make_tasks, new_secret, r
 NO_REPEAT_DRAWS = 100_000
 
 # Fields a client of the OpenAI API sends; a task must not carry anything else.
-OPENAI_CHAT_FIELDS = {"model", "messages", "max_tokens", "temperature", "top_p", "seed"}
-OPENAI_TEXT_FIELDS = {"model", "prompt", "max_tokens", "temperature", "top_p", "seed"}
+OPENAI_CHAT_FIELDS = {"model", "messages", "max_tokens", "temperature", "top_p", "seed", "stream"}
+OPENAI_TEXT_FIELDS = {"model", "prompt", "max_tokens", "temperature", "top_p", "seed", "stream"}
 
 
 def test_same_seed_gives_the_same_tasks():
@@ -119,3 +119,10 @@ def test_another_task_source_gets_the_same_sampling_and_a_fresh_seed():
     assert len({t.seed for t in tasks}) == 50
     assert all(8 <= t.max_tokens <= 48 for t in tasks)
     assert len({t.temperature for t in tasks}) > 2
+
+
+def test_some_tasks_are_asked_as_streams_as_users_ask_them():
+    tasks = make_tasks(12, 500, 64)
+    streamed = sum(task.stream for task in tasks)
+    assert 0.3 * len(tasks) < streamed < 0.5 * len(tasks)
+    assert all(task.body("m").get("stream") is True for task in tasks if task.stream)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import random
 
 import pytest
 import torch
@@ -270,4 +271,22 @@ async def test_out_of_memory_while_verifying_leaves_the_miner_out_with_one_warni
     assert uid not in report.rewards
     assert validator.scores.scores[uid] == 0.8
     assert len(warnings) == 1 and "--validator.verify_batch" in warnings[0]
+    await validator.client.aclose()
+
+
+async def test_a_streamed_task_is_read_as_a_stream_and_verified(subnet):
+    from neurons.tasks import make_task
+    from protocol.client import StreamReply
+
+    miner = subnet.miners[0]
+    await subnet.start_miner(miner)
+    validator = await started(subnet.validator(0))
+    task = dataclasses.replace(make_task(random.Random(3), 16), stream=True, temperature=0.8)
+    body = checking.wire_request(task, validator.model_name)
+    request = checking.translate.generation_request(body)
+    [query] = checking.build_queries(validator.metagraph, [subnet.uid_of(miner)], [(body, request)])
+    reply = await checking.send_query(validator.client, query, 30)
+    assert isinstance(reply, StreamReply) and len(reply.chunks) > 1
+    claim = checking.screen(query, reply)
+    assert validator.checker.check([claim])[0].detail == checking.VERIFIED
     await validator.client.aclose()
