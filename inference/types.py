@@ -238,8 +238,9 @@ class VerifyConfig:
     # above this share of a miner's last ``near_tie_window`` tokens mark it as sampling some
     # other way (neurons/near_ties.py). Honest miners measured at most 0.86 % (bfloat16, batch
     # 16, 2 threads; float16 0.09 %, float32 0); over 4,096 tokens 1.5 % is 4.4 standard
-    # deviations above that. Cheats measured (tests/inference/test_detection_matrix.py):
-    # dynamic int8 3.0 %, weights with 1e-2 noise 1.7 %, greedy for sampled 15.6 %.
+    # deviations above that. Cheats measured (tests/inference/test_detection_matrix.py, mean
+    # of five draws): dynamic int8 2.8 %, weights with 1e-2 noise 1.9 %, top_p ignored 1.5 %,
+    # greedy for sampled 15.2 %.
     near_tie_share: float = 0.015
     near_tie_window: int = 4096
     # Verify at most this many tokens (prompt + completion, padded) per forward pass.

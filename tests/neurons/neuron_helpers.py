@@ -137,8 +137,11 @@ class SlowBackend:
         await asyncio.sleep(self.delay_s)
         return await self.inner.generate(request)
 
-    def stream(self, request):
-        return self.inner.stream(request)
+    async def stream(self, request):
+        # Streamed tasks are scored on speed too: the delay comes before the first event.
+        await asyncio.sleep(self.delay_s)
+        async for event in self.inner.stream(request):
+            yield event
 
     async def close(self) -> None:
         await self.inner.close()
