@@ -1,6 +1,6 @@
 """Measure how far honest completions stray from the verifier, to set VerifyConfig.
 
-    python -m inference.calibrate --model DIR [--scale N] [--device cpu]
+    python -m inference.calibrate --model DIR [--scale N | --quick] [--device cpu]
 
 Honest miners run the same model as the verifier but not the same arithmetic: other
 precisions, kernels, batch shapes and thread counts. This runs honest engines in every
@@ -19,7 +19,7 @@ with a float32 verifier, and reports what VerifyConfig's thresholds must stay ab
 - ``exact_share``: the share of honest tokens that are exactly the verifier's sampler choice.
 
 The last line is one JSON object with the figures per configuration, overall, and the margins
-the current thresholds leave. tests/inference/test_verify_honest.py runs the same sweep
+the current thresholds leave. tests/inference/test_verify_honest_sweep.py runs the same sweep
 (``honest_sweep``) and requires 0 failures under the production thresholds.
 """
 
@@ -216,10 +216,11 @@ def margins(figures: dict[str, float], config: VerifyConfig) -> dict[str, float]
     }
 
 
-def calibrate(model: str, scale: int, max_tokens: int, device: str | None) -> dict:
+def calibrate(
+    model: str, per_batch_size: dict[int, int], max_tokens: int, device: str | None
+) -> dict:
     models = load_settings_models(model, device)
     verifier = Verifier.from_loaded(models["float32"])
-    per_batch_size = {size: n * scale for size, n in ANSWERS_PER_BATCH_SIZE.items()}
     honest = honest_sweep(models, max_tokens, per_batch_size=per_batch_size)
     report: dict = {"model": model, "config": asdict(verifier.config), "settings": {}}
     for setting in SETTINGS:
@@ -243,10 +244,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--scale", type=int, default=1, help="multiply the answers per setting (2,040 at 1)"
     )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="one batch per batch size: checks the set-up in a minute, sets no threshold",
+    )
     parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
     args = parser.parse_args(argv)
+    if args.scale < 1:
+        parser.error(f"--scale must be at least 1, got {args.scale}")
+    if args.quick:
+        per_batch_size = {size: size for size in ANSWERS_PER_BATCH_SIZE}
+    else:
+        per_batch_size = {size: n * args.scale for size, n in ANSWERS_PER_BATCH_SIZE.items()}
     try:
-        report = calibrate(args.model, args.scale, args.max_tokens, args.device)
+        report = calibrate(args.model, per_batch_size, args.max_tokens, args.device)
     except ModelLoadError as exc:
         parser.error(str(exc))
     for name, figures in report["settings"].items():

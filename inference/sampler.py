@@ -147,31 +147,50 @@ def choose(
 ) -> list[int]:
     """The sampler's token for each row of ``logits`` [rows, vocab] (see the module docstring)."""
     logits = logits.float()
-    picks = logits.argmax(dim=-1)
     sampled = [r for r, t in enumerate(temperatures) if not is_greedy(t)]
-    if sampled:
-        rows = torch.tensor(sampled, device=logits.device)
-        scores = sampler_scores(
-            logits[rows],
-            [temperatures[r] for r in sampled],
-            [top_ps[r] for r in sampled],
-            [noise_key(seeds[r], positions[r]) for r in sampled],
-        )
-        picks[rows] = scores.argmax(dim=-1)
+    if not sampled:
+        return logits.argmax(dim=-1).tolist()
+    device = logits.device
+    keys = [noise_key(seeds[r], positions[r]) for r in sampled]
+    every_row = len(sampled) == len(temperatures)
+    if not every_row:
+        picks = logits.argmax(dim=-1)
+        logits = logits[torch.tensor(sampled, device=device)]
+    temperature = torch.tensor([temperatures[r] for r in sampled], device=device)
+    top_p = torch.tensor([top_ps[r] for r in sampled], device=device)
+    scaled = logits / temperature[:, None]
+    chosen = nucleus_argmax(scaled + gumbel_noise(keys, logits.shape[-1], device), scaled, top_p)
+    if every_row:
+        return chosen.tolist()
+    picks[torch.tensor(sampled, device=device)] = chosen
     return picks.tolist()
 
 
-def sampler_scores(
-    logits: torch.Tensor, temperatures: Sequence[float], top_ps: Sequence[float], keys
-) -> torch.Tensor:
-    """[rows, vocab] ``z + g`` of the sampled rows, -inf outside the nucleus."""
-    device = logits.device
-    scaled = logits.float() / torch.tensor(temperatures, device=device)[:, None]
-    scores = scaled + gumbel_noise(keys, logits.shape[-1], device)
-    if any(p < 1 for p in top_ps):
-        kept = nucleus(scaled, torch.tensor(top_ps, device=device, dtype=scaled.dtype))
-        scores = scores.masked_fill(~kept, float("-inf"))
-    return scores
+# A row whose best score's token has a mass above it this far below top_p is in the nucleus
+# whatever order the mass is summed in (float32 sums of a vocabulary differ by ~1e-6); rows
+# closer to the boundary are decided by the sort, as step 3 defines it.
+_CLEARLY_INSIDE = 1e-3
+
+
+def nucleus_argmax(scores: torch.Tensor, scaled: torch.Tensor, top_p: torch.Tensor):
+    """Per row, the argmax of ``scores`` over the nucleus of ``scaled`` (steps 3 and 5).
+
+    The best score overall is usually inside the nucleus (the probability of a draw outside
+    it is 1 - top_p), and then it is the answer: only the other rows pay for a sort.
+    """
+    picks = scores.argmax(dim=-1)
+    narrowed = top_p < 1
+    if not bool(narrowed.any()):
+        return picks
+    probs = torch.softmax(scaled, dim=-1)
+    pick_prob = probs.gather(-1, picks[:, None])
+    above = (probs * (probs > pick_prob)).sum(dim=-1)
+    unsure = narrowed & (above >= top_p - _CLEARLY_INSIDE)
+    if bool(unsure.any()):
+        rows = unsure.nonzero().squeeze(-1)
+        kept = nucleus(scaled[rows], top_p[rows])
+        picks[rows] = scores[rows].masked_fill(~kept, float("-inf")).argmax(dim=-1)
+    return picks
 
 
 @dataclass(frozen=True)
@@ -231,19 +250,40 @@ def sampler_evidence(
 def _sampled_evidence(logits, tokens, temperature, top_p, keys, slack):
     scaled = logits / temperature[:, None]
     scores = scaled + gumbel_noise(keys, logits.shape[-1], logits.device)
+    choice = nucleus_argmax(scores, scaled, top_p)
+    # A token that is the sampler's choice is kept and has nothing above it: only the other
+    # rows (near-ties and cheats) need the bounds under perturbation.
+    gap = torch.zeros_like(temperature)
+    possible = torch.ones_like(top_p, dtype=torch.bool)
+    differ = (choice != tokens).nonzero().squeeze(-1)
+    if len(differ):
+        found = _perturbed_bounds(
+            scaled[differ],
+            scores[differ],
+            tokens[differ],
+            temperature[differ],
+            top_p[differ],
+            slack,
+        )
+        gap[differ], possible[differ] = found
+    return choice, gap, possible
+
+
+def _perturbed_bounds(scaled, scores, tokens, temperature, top_p, slack):
+    """Per row, the token's gap below the best score among the tokens kept under every
+    perturbation within ``slack``, and whether some perturbation keeps it (class docstring of
+    SamplerEvidence)."""
     chosen = scores.gather(-1, tokens[:, None]).squeeze(-1)
     narrowed = top_p < 1
     if not bool(narrowed.any()):
-        best = scores.max(dim=-1)
-        return best.indices, (best.values - chosen) * temperature, torch.ones_like(narrowed)
-    exact = scores.masked_fill(~nucleus(scaled, top_p), float("-inf"))
+        return (scores.max(dim=-1).values - chosen) * temperature, torch.ones_like(narrowed)
     noise = slack / temperature  # per row, in units of the scaled logits
     certain = _kept_under_every(scaled, top_p, noise)
     best = scores.masked_fill(~certain, float("-inf")).max(dim=-1).values
     # No token is certainly kept (near-ties at the top with a small top_p): nothing to beat.
     gap = torch.where(torch.isfinite(best), (best - chosen) * temperature, torch.zeros_like(best))
     possible = _least_mass_above(scaled, tokens, noise) < top_p
-    return exact.argmax(dim=-1), gap, possible
+    return gap, possible
 
 
 def _least_mass_above(scaled: torch.Tensor, tokens: torch.Tensor, noise: torch.Tensor):

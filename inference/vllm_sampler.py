@@ -1,7 +1,7 @@
 """The subnet's sampler inside a vLLM server, as a logits processor.
 
     vllm serve MODEL --logits-processors inference.vllm_sampler:SubnetSampler \\
-        --logprobs-mode raw_logprobs --no-enable-prefix-caching
+        --logprobs-mode raw_logprobs
 
 (the project must be importable by the server's Python: ``pip install -e .`` of this
 repository into vLLM's environment). For every request that carries a ``seed``, the processor

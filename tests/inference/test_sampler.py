@@ -19,6 +19,7 @@ from inference.sampler import (
     mix32,
     noise_key,
     nucleus,
+    nucleus_argmax,
     sampler_evidence,
     splitmix64,
 )
@@ -174,6 +175,23 @@ def test_tied_tokens_at_the_nucleus_edge_are_kept_together():
     # top_p 0.5 the three tied tokens come in together, whatever order a sort gives them.
     assert nucleus(logits, torch.tensor([0.4]))[0].tolist() == [True, False, False, False, False]
     assert nucleus(logits, torch.tensor([0.5]))[0].tolist() == [True, True, True, True, False]
+
+
+@pytest.mark.parametrize("top_p", [0.3, 0.9, 0.97])
+def test_the_fast_nucleus_argmax_equals_the_argmax_over_the_sorted_nucleus(top_p):
+    # Peaked and flat rows, with ties and tokens sitting at the nucleus edge.
+    g = torch.Generator().manual_seed(21)
+    scaled = torch.cat(
+        [
+            torch.randn(400, 262, generator=g) * 4,
+            torch.randn(400, 262, generator=g) * 0.3,
+            torch.randint(-3, 3, (200, 262), generator=g).float(),
+        ]
+    )
+    scores = scaled + torch.randn(scaled.shape, generator=g)
+    p = torch.full((len(scaled),), top_p)
+    exact = scores.masked_fill(~nucleus(scaled, p), float("-inf")).argmax(dim=-1)
+    assert torch.equal(nucleus_argmax(scores, scaled, p), exact)
 
 
 def test_the_sampler_s_own_tokens_have_no_gap():
