@@ -54,6 +54,7 @@ TARGET_THROUGHPUT_RATIO = 0.8
 GATEWAY_URI = "//BenchGateway"
 MINER_URIS = ("//BenchMiner0", "//BenchMiner1", "//BenchMiner2", "//BenchMiner3", "//BenchMiner4")
 MODEL = "bench-model"
+BENCH_NETUID = 1
 START_TIMEOUT_S = 60
 MESSAGES = [{"role": "user", "content": "Say something."}]
 
@@ -164,7 +165,7 @@ class BenchHost:
 
         from chain import AxonInfo
         from incentive.scoring import MovingAverageScores
-        from neurons.metrics import NeuronMetrics
+        from neurons.metrics import ValidatorMetrics
         from neurons.tasks import SYNTHETIC
         from protocol.client import EpistulaClient
 
@@ -179,7 +180,9 @@ class BenchHost:
         self.verifier_thread = ThreadPoolExecutor(max_workers=1)
         self.model_name = MODEL
         self.task_source = SYNTHETIC
-        self.metrics = NeuronMetrics("validator")
+        self.metrics = ValidatorMetrics(
+            BENCH_NETUID, Keypair.create_from_uri(GATEWAY_URI).ss58_address
+        )
 
     def fold_organic(self, result) -> None:
         pass
