@@ -369,16 +369,38 @@ async def precompute(spec: dict) -> dict[str, object]:
     )
     decode = decoder_of(engine.tokenizer)
     bodies = [wire_body(task) for task in spec["tasks"]]
-    completions = await asyncio.gather(
-        *(engine.generate(translate.generation_request(body)) for body in bodies)
-    )
+
+    async def answer_of(body):
+        request = translate.generation_request(body)
+        if body.stream:  # the validator asks a share of its tasks as streams
+            return [delta async for delta in engine.stream(request)]
+        return await engine.generate(request)
+
+    outputs = await asyncio.gather(*(answer_of(body) for body in bodies))
     await engine.close()
     answers = {}
-    for body, completion in zip(bodies, completions, strict=True):
+    for body, output in zip(bodies, outputs, strict=True):
         chat = isinstance(body, wire.ChatCompletionRequest)
+        if body.stream:
+            answers[canonical(body)] = Streamed(output, chat, spec["model"], decode)
+            continue
         make = translate.chat_response if chat else translate.text_response
-        answers[canonical(body)] = make(completion, spec["model"], decode)
+        answers[canonical(body)] = make(output, spec["model"], decode)
     return answers
+
+
+class Streamed:
+    """A streamed answer's deltas, replayed as the miner's chunks each time it is asked."""
+
+    def __init__(self, deltas: list, chat: bool, model: str, decode) -> None:
+        self.deltas, self.chat, self.model, self.decode = deltas, chat, model, decode
+
+    def chunks(self):
+        async def rest():
+            for delta in self.deltas[1:]:
+                yield delta
+
+        return translate.stream_chunks(self.deltas[0], rest(), self.chat, self.model, self.decode)
 
 
 async def serve_miners(spec_path: str) -> None:
@@ -399,7 +421,8 @@ async def serve_miners(spec_path: str) -> None:
 
         async def answer(body, caller, delay=delay):
             await asyncio.sleep(delay)
-            return answers[canonical(body)]
+            answer = answers[canonical(body)]
+            return answer.chunks() if isinstance(answer, Streamed) else answer
 
         keypair = Keypair.create_from_uri(uri)
         routes = [

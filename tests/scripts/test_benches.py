@@ -1,0 +1,59 @@
+"""The benchmarks in scripts/bench/ keep running as the code under them changes.
+
+They are not run for their figures here (speed is never a test); these tests only catch a
+benchmark that no longer starts, or one whose stand-in miners no longer answer what the
+validator asks.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BENCHES = sorted((REPO / "scripts" / "bench").glob("*.py"))
+HELP_TIMEOUT_S = 120
+ROUND_TIMEOUT_S = 240
+
+
+def test_there_are_benchmarks_to_check():
+    assert {path.stem for path in BENCHES} >= {"inference", "validator", "gateway", "hostile"}
+
+
+@pytest.mark.parametrize("bench", BENCHES, ids=lambda path: path.stem)
+def test_each_benchmark_starts_and_describes_its_options(bench):
+    run = subprocess.run(
+        [sys.executable, str(bench), "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=HELP_TIMEOUT_S,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("usage:")
+    assert "--quick" in run.stdout
+
+
+@pytest.mark.slow
+def test_the_validator_benchmark_round_verifies_every_stand_in_miner():
+    """Its miners answer from precomputed honest completions, streamed where the task asks
+    for a stream: if the validator's tasks change shape, they must still all verify."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "bench" / "validator.py"),
+            *("--miners", "6", "--rounds", "1", "--fastest", "0.05", "--slowest", "0.2"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=ROUND_TIMEOUT_S,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    assert figures["miners"] == 6
+    assert figures["all_verified"] is True, run.stdout
