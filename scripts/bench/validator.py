@@ -9,8 +9,9 @@ What runs:
   waits its own latency (spread evenly from --fastest to --slowest, standing in for
   generation, so that early answers arrive while later miners are still working) and answers
   with a valid completion precomputed by the real engine for the exact task it receives (no
-  model work while the round runs). Each miner measures its own latency, from the request's
-  arrival to the last byte of its answer.
+  model work while the round runs), as one event per token when the task asks for a stream.
+  Each miner measures its own latency, from the request's arrival to the last byte of its
+  answer.
 - The validator runs in this process exactly as it does live (`Validator.run_round`: one
   task per miner, signed concurrent queries, answers verified in batches as they arrive with
   the real tiny model on one verifier thread, rewards, moving average), against a metagraph of
