@@ -7,6 +7,7 @@ validator asks.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -15,9 +16,18 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BENCHES = sorted((REPO / "scripts" / "bench").glob("*.py"))
+BENCH_DIR = REPO / "scripts" / "bench"
+BENCHES = sorted(BENCH_DIR.glob("*.py"))
 HELP_TIMEOUT_S = 120
 ROUND_TIMEOUT_S = 240
+
+
+def bench_constant(bench: str, name: str):
+    """A constant of a benchmark script, read from the script itself."""
+    spec = importlib.util.spec_from_file_location(f"bench_{bench}", BENCH_DIR / f"{bench}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
 
 
 def test_there_are_benchmarks_to_check():
@@ -45,7 +55,7 @@ def test_the_validator_benchmark_round_verifies_every_stand_in_miner():
     run = subprocess.run(
         [
             sys.executable,
-            str(REPO / "scripts" / "bench" / "validator.py"),
+            str(BENCH_DIR / "validator.py"),
             *("--miners", "6", "--rounds", "1", "--fastest", "0.05", "--slowest", "0.2"),
         ],
         cwd=REPO,
@@ -57,3 +67,23 @@ def test_the_validator_benchmark_round_verifies_every_stand_in_miner():
     figures = json.loads(run.stdout.strip().splitlines()[-1])
     assert figures["miners"] == 6
     assert figures["all_verified"] is True, run.stdout
+
+
+@pytest.mark.slow
+def test_the_gateway_benchmark_serves_every_routed_request_through_the_real_gateway():
+    """No figure is checked, only that each phase ran: requests went through the gateway and
+    every routed request was answered by one of the stand-in miners."""
+    run = subprocess.run(
+        [sys.executable, str(BENCH_DIR / "gateway.py"), "--quick"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=ROUND_TIMEOUT_S,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    assert figures["quick"] is True
+    assert figures["gateway_streams_per_s"] > 0
+    assert figures["direct_streams_per_s"] > 0
+    routed = figures["routing_requests_per_uid"]
+    assert sum(routed.values()) == bench_constant("gateway", "QUICK_ROUTING_REQUESTS"), routed
