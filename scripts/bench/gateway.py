@@ -175,14 +175,13 @@ class BenchHost:
         self.scores = MovingAverageScores(len(hotkeys), 1.0)
         self.scores.update(serving, [hotkeys[i] for i in serving], [1.0] * len(serving))
         self.failed_verification: set[str] = set()
-        self.client = EpistulaClient(Keypair.create_from_uri(GATEWAY_URI))
+        keypair = Keypair.create_from_uri(GATEWAY_URI)
+        self.client = EpistulaClient(keypair)
         self.checker = _FitsAll()
         self.verifier_thread = ThreadPoolExecutor(max_workers=1)
         self.model_name = MODEL
         self.task_source = SYNTHETIC
-        self.metrics = ValidatorMetrics(
-            BENCH_NETUID, Keypair.create_from_uri(GATEWAY_URI).ss58_address
-        )
+        self.metrics = ValidatorMetrics(BENCH_NETUID, keypair.ss58_address)
 
     def fold_organic(self, result) -> None:
         pass

@@ -373,21 +373,16 @@ async def precompute(spec: dict) -> dict[str, object]:
 
     async def answer_of(body):
         request = translate.generation_request(body)
-        if body.stream:  # the validator asks a share of its tasks as streams
-            return [delta async for delta in engine.stream(request)]
-        return await engine.generate(request)
-
-    outputs = await asyncio.gather(*(answer_of(body) for body in bodies))
-    await engine.close()
-    answers = {}
-    for body, output in zip(bodies, outputs, strict=True):
         chat = isinstance(body, wire.ChatCompletionRequest)
-        if body.stream:
-            answers[canonical(body)] = Streamed(output, chat, spec["model"], decode)
-            continue
+        if body.stream:  # the validator asks a share of its tasks as streams
+            deltas = [delta async for delta in engine.stream(request)]
+            return Streamed(deltas, chat, spec["model"], decode)
         make = translate.chat_response if chat else translate.text_response
-        answers[canonical(body)] = make(output, spec["model"], decode)
-    return answers
+        return make(await engine.generate(request), spec["model"], decode)
+
+    answers = await asyncio.gather(*(answer_of(body) for body in bodies))
+    await engine.close()
+    return {canonical(body): answer for body, answer in zip(bodies, answers, strict=True)}
 
 
 class Streamed:

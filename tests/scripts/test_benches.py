@@ -30,6 +30,19 @@ def bench_constant(bench: str, name: str):
     return getattr(module, name)
 
 
+def bench_figures(bench: str, *args: str) -> dict:
+    """Run a benchmark to its end and return its last line, the JSON object of its figures."""
+    run = subprocess.run(
+        [sys.executable, str(BENCH_DIR / f"{bench}.py"), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=ROUND_TIMEOUT_S,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def test_there_are_benchmarks_to_check():
     assert {path.stem for path in BENCHES} >= {"inference", "validator", "gateway", "hostile"}
 
@@ -52,36 +65,18 @@ def test_each_benchmark_starts_and_describes_its_options(bench):
 def test_the_validator_benchmark_round_verifies_every_stand_in_miner():
     """Its miners answer from precomputed honest completions, streamed where the task asks
     for a stream: if the validator's tasks change shape, they must still all verify."""
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH_DIR / "validator.py"),
-            *("--miners", "6", "--rounds", "1", "--fastest", "0.05", "--slowest", "0.2"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=ROUND_TIMEOUT_S,
+    figures = bench_figures(
+        "validator", "--miners", "6", "--rounds", "1", "--fastest", "0.05", "--slowest", "0.2"
     )
-    assert run.returncode == 0, run.stderr[-4000:]
-    figures = json.loads(run.stdout.strip().splitlines()[-1])
     assert figures["miners"] == 6
-    assert figures["all_verified"] is True, run.stdout
+    assert figures["all_verified"] is True, figures
 
 
 @pytest.mark.slow
 def test_the_gateway_benchmark_serves_every_routed_request_through_the_real_gateway():
     """No figure is checked, only that each phase ran: requests went through the gateway and
     every routed request was answered by one of the stand-in miners."""
-    run = subprocess.run(
-        [sys.executable, str(BENCH_DIR / "gateway.py"), "--quick"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=ROUND_TIMEOUT_S,
-    )
-    assert run.returncode == 0, run.stderr[-4000:]
-    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    figures = bench_figures("gateway", "--quick")
     assert figures["quick"] is True
     assert figures["gateway_streams_per_s"] > 0
     assert figures["direct_streams_per_s"] > 0
